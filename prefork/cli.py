@@ -1,0 +1,148 @@
+"""The `prefork` command line: serve an app (the default) or talk to a running master.
+
+    prefork APP [options]                 serve APP (see --help)
+    prefork status|top|reload|scale|stop  control a running master (see docs/cli.md)
+
+The serve options are generated from the settings table in config.py, so a
+flag, its environment variable and its config-file key can never disagree.
+Exit statuses are listed in prefork/errors.py and docs/cli.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from prefork import __version__, config
+from prefork.errors import EXIT_USAGE, ConfigError, PreforkError
+
+CONTROL_COMMANDS = ("status", "top", "reload", "scale", "stop", "logs")
+
+DESCRIPTION = """\
+Serve a WSGI or ASGI application with a supervised pool of worker processes.
+
+APP is `module:attr` (e.g. `app:application`), `module:attr.sub`, or a
+factory `module:create_app()`.  Every option can also be set in the
+environment (PREFORK_<OPTION>, e.g. PREFORK_WORKERS=4) or in prefork.toml /
+[tool.prefork] in pyproject.toml; the command line wins over the
+environment, which wins over the file.
+"""
+
+EPILOG = """\
+signals (to the master):
+  HUP        rolling reload: new workers start, old ones drain once they are ready
+  TERM       graceful stop: finish in-flight requests (--graceful-timeout)
+  INT, QUIT  fast stop (a second INT forces it)
+  TTIN/TTOU  add / retire one worker
+  USR1       reopen log files
+  USR2       upgrade: start a new master on the same sockets
+
+control commands:
+  prefork status|top|reload|scale N|stop   (see `prefork status --help`)
+
+exit status:
+  0 clean stop   1 runtime error   2 bad usage or config
+  3 worker boot failure   4 application import failure
+
+examples:
+  prefork app:application --workers max
+  prefork myproject.wsgi:application -b 0.0.0.0:8000 -b unix:/run/app.sock
+  prefork 'app:create_app()' --interface asgi --access-logfile -
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=34, width=100)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prefork",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument("app", nargs="?", metavar="APP", help="the application to serve")
+    parser.add_argument("--version", action="version", version=f"prefork {__version__}")
+    parser.add_argument(
+        "--check-config", action="store_true",
+        help="validate the configuration and import the app, then exit (0 if all is well)",
+    )
+    parser.add_argument(
+        "--print-config", action="store_true",
+        help="print the effective configuration as TOML and exit",
+    )
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in config.SETTINGS:
+        meta = config.meta(f)
+        if not meta.flags:
+            continue
+        group = groups.get(meta.section)
+        if group is None:
+            group = groups[meta.section] = parser.add_argument_group(meta.section.lower())
+        help_text = meta.doc + f" [env {config.env_name(f.name)}]"
+        kwargs: dict[str, Any] = {"dest": f.name, "help": help_text.replace("%", "%%")}
+        if meta.is_bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif meta.repeatable:
+            kwargs.update(action="append", metavar=meta.metavar)
+        else:
+            kwargs.update(type=_flag_type(f.name, meta), metavar=meta.metavar)
+        group.add_argument(*meta.flags, **kwargs)
+    return parser
+
+
+def _flag_type(name: str, meta: config.SettingMeta) -> Any:
+    def convert(text: str) -> Any:
+        try:
+            return meta.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+    convert.__name__ = name  # argparse names the type in its error message
+    return convert
+
+
+def parse_serve_args(argv: Sequence[str]) -> tuple[dict[str, Any], argparse.Namespace]:
+    parser = build_parser()
+    namespace = parser.parse_args(argv)
+    values = {k: v for k, v in vars(namespace).items() if k in config.NAMES}
+    if "bind" in values:
+        try:
+            values["bind"] = config.parse_binds(values["bind"])
+        except ValueError as exc:
+            parser.error(f"--bind: {exc}")
+    return values, namespace
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in CONTROL_COMMANDS:
+        from prefork.control.client import main as control_main
+
+        return control_main(args)
+    cli_values, namespace = parse_serve_args(args)
+    try:
+        settings = config.load(cli_values)
+        if getattr(namespace, "print_config", False):
+            sys.stdout.write(config.as_toml(settings))
+            return 0
+        if getattr(namespace, "check_config", False):
+            from prefork.loader import load_app
+
+            loaded = load_app(settings)
+            print(f"config OK; {settings.app} is a {loaded.interface} application")
+            return 0
+        from prefork.master.arbiter import run
+
+        return run(settings, cli_values)
+    except PreforkError as exc:
+        print(f"prefork: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except ConfigError as exc:  # pragma: no cover - ConfigError is a PreforkError
+        print(f"prefork: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,574 @@
+"""Settings: each one declared exactly once, in the `Config` dataclass below.
+
+Theory of operation
+-------------------
+A setting is a dataclass field whose metadata (built by `setting()`) holds its
+flags, parser and documentation.  Everything else is generated from that one
+declaration: the argparse command line (cli.py), the `PREFORK_*` environment
+variables, the config-file keys, `--print-config` and docs/settings.md.
+
+Sources, highest first: command line > environment (`PREFORK_<NAME>`) >
+config file (`-c FILE`, else `./prefork.toml`, else `[tool.prefork]` in
+`./pyproject.toml`) > the default written here.  `load()` merges them and
+validates every value with the setting's parser; a bad value raises
+`ConfigError` naming the setting, its source and what is allowed.
+
+Config is data only: importing the app, binding sockets, building SSL
+contexts and configuring logging live in their own modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from prefork.errors import ConfigError
+
+Parser = Callable[[Any], Any]
+
+ENV_PREFIX: Final = "PREFORK_"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingMeta:
+    flags: tuple[str, ...]
+    parse: Parser
+    doc: str
+    section: str
+    metavar: str | None = None
+    repeatable: bool = False  # a flag given several times accumulates (--bind)
+
+    @property
+    def is_bool(self) -> bool:
+        return self.parse is parse_bool
+
+
+def setting(
+    default: Any,
+    *flags: str,
+    parse: Parser,
+    doc: str,
+    section: str,
+    metavar: str | None = None,
+    repeatable: bool = False,
+) -> Any:
+    meta = SettingMeta(flags, parse, doc, section, metavar, repeatable)
+    return field(default=default, metadata={"setting": meta})
+
+
+# -- parsers: each accepts a string (command line, environment) or a TOML value
+# -- and returns the typed value, or raises ValueError saying what is allowed.
+
+
+def parse_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def parse_optional_str(value: Any) -> str | None:
+    text = parse_str(value)
+    return text or None
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError("expected an integer")
+    return int(text)
+
+
+def parse_count(value: Any) -> int:
+    """A non-negative integer; 0 usually means "no limit"."""
+    number = _int(value)
+    if number < 0:
+        raise ValueError("expected an integer >= 0")
+    return number
+
+
+def parse_positive(value: Any) -> int:
+    number = _int(value)
+    if number < 1:
+        raise ValueError("expected an integer >= 1")
+    return number
+
+
+def parse_seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number of seconds")
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("expected a number of seconds") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError("expected a number of seconds >= 0")
+    return seconds
+
+
+_SIZE_UNITS: Final = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(value: Any) -> int:
+    """Bytes, with an optional K/M/G suffix (powers of 1024): 512M, 1G, 65536."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number, unit = value, ""
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*([kmgKMG]?)(?:i?[bB])?\s*", str(value))
+        if not match:
+            raise ValueError("expected a size such as 65536, 512K, 200M or 1G")
+        number, unit = int(match[1]), match[2].lower()
+    if number < 0:
+        raise ValueError("expected a size >= 0")
+    return number * _SIZE_UNITS[unit]
+
+
+def parse_workers(value: Any) -> str:
+    """`max`, a positive count, or -N (max minus N, PM2's convention)."""
+    text = str(value).strip().lower()
+    if text == "max" or re.fullmatch(r"-?\d+", text) and int(text) != 0:
+        return text
+    raise ValueError("expected a positive integer, 'max', or -N for max minus N")
+
+
+def parse_umask(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        text = str(value).strip()
+        try:
+            number = int(text, 8 if text.startswith("0") and not text.startswith("0o") else 0)
+        except ValueError:
+            raise ValueError("expected an octal mode such as 0o022 or 022") from None
+    if not 0 <= number <= 0o777:
+        raise ValueError("expected a mode between 0 and 0o777")
+    return number
+
+
+def parse_binds(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ValueError("expected one or more addresses")
+    binds = tuple(parse_str(item).strip() for item in items)
+    if any(not b for b in binds):
+        raise ValueError("an address cannot be empty")
+    return binds
+
+
+def parse_ip_list(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ValueError("expected a comma-separated list of addresses, or *")
+    return tuple(parse_str(item).strip() for item in items if str(item).strip())
+
+
+def choice(*allowed: str) -> Parser:
+    def parse_choice(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in allowed:
+            raise ValueError("expected one of " + ", ".join(allowed))
+        return text
+
+    return parse_choice
+
+
+LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+
+# gunicorn's default access log format, so log parsers written for it keep working.
+DEFAULT_ACCESS_LOG_FORMAT: Final = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+
+def _default_workers() -> str:
+    # Heroku and others export WEB_CONCURRENCY; gunicorn and uvicorn honour it too.
+    return os.environ.get("WEB_CONCURRENCY", "1")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    # -- application ---------------------------------------------------------
+    app: str = setting(
+        "", parse=parse_str, section="Application", metavar="APP",
+        doc="The application: `module:attr`, `module:attr.sub`, or a factory call "
+        "`module:create_app()`.",
+    )
+    factory: bool = setting(
+        False, "--factory", parse=parse_bool, section="Application",
+        doc="Treat APP as a factory: call it with no arguments to get the application.",
+    )
+    chdir: str | None = setting(
+        None, "--chdir", parse=parse_optional_str, section="Application", metavar="DIR",
+        doc="Change to DIR before loading the application.",
+    )
+    app_dir: str | None = setting(
+        None, "--app-dir", parse=parse_optional_str, section="Application", metavar="DIR",
+        doc="Put DIR first on sys.path when importing the application (default: the "
+        "current directory).",
+    )
+    interface: str = setting(
+        "auto", "--interface", parse=choice("auto", "wsgi", "asgi", "asgi2"),
+        section="Application",
+        doc="Application interface. `auto` detects it: a coroutine function or an object "
+        "with an async `__call__` is ASGI 3, a class taking one argument is ASGI 2, "
+        "anything else callable is WSGI.",
+    )
+    lifespan: str = setting(
+        "auto", "--lifespan", parse=choice("auto", "on", "off"), section="Application",
+        doc="ASGI lifespan protocol. `auto` runs it and carries on if the app does not "
+        "support it; `on` makes a failure fatal; `off` never runs it.",
+    )
+    preload: bool = setting(
+        False, "--preload", parse=parse_bool, section="Application",
+        doc="Import the application in the master before forking, so workers share its "
+        "memory copy-on-write. Reload then re-executes the master (see docs/reload.md).",
+    )
+    root_path: str = setting(
+        "", "--root-path", parse=parse_str, section="Application", metavar="PATH",
+        doc="Mount point of the application (WSGI SCRIPT_NAME, ASGI root_path).",
+    )
+    config: str | None = setting(
+        None, "-c", "--config", parse=parse_optional_str, section="Application",
+        metavar="FILE",
+        doc="Config file (TOML). Default: ./prefork.toml if present, else the "
+        "[tool.prefork] table of ./pyproject.toml.",
+    )
+
+    # -- server socket -------------------------------------------------------
+    bind: tuple[str, ...] = setting(
+        ("127.0.0.1:8000",), "-b", "--bind", parse=parse_binds, section="Server socket",
+        metavar="ADDRESS", repeatable=True,
+        doc="Where to listen: HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N. Repeat for "
+        "several. Port 0 picks a free port (printed in the banner).",
+    )
+    backlog: int = setting(
+        2048, "--backlog", parse=parse_positive, section="Server socket", metavar="N",
+        doc="Listen queue length (gunicorn's default; the kernel caps it at somaxconn).",
+    )
+    reuse_port: bool = setting(
+        False, "--reuse-port", parse=parse_bool, section="Server socket",
+        doc="Give each worker its own SO_REUSEPORT socket instead of sharing the master's. "
+        "Spreads load more evenly; see docs/reload.md for the trade-off on reload.",
+    )
+    certfile: str | None = setting(
+        None, "--certfile", parse=parse_optional_str, section="Server socket",
+        metavar="FILE", doc="TLS certificate (PEM). Enables HTTPS on every TCP listener.",
+    )
+    keyfile: str | None = setting(
+        None, "--keyfile", parse=parse_optional_str, section="Server socket",
+        metavar="FILE", doc="TLS private key (PEM).",
+    )
+
+    # -- workers -------------------------------------------------------------
+    workers: str = setting(
+        "1", "-w", "--workers", parse=parse_workers, section="Workers", metavar="N",
+        doc="Number of worker processes: a count, `max` (the CPUs this process may use, "
+        "honouring affinity and a cgroup cpu.max quota) or -N (max minus N). Default: "
+        "$WEB_CONCURRENCY if set, else 1.",
+    )
+    threads: int = setting(
+        1, "--threads", parse=parse_positive, section="Workers", metavar="N",
+        doc="WSGI only: run the application on a pool of N threads per worker. With 1 the "
+        "app runs on the worker's event loop thread (fastest; one request at a time "
+        "per worker, like gunicorn's sync worker, but keep-alive is cheap).",
+    )
+    timeout: float = setting(
+        30.0, "-t", "--timeout", parse=parse_seconds, section="Workers", metavar="SECONDS",
+        doc="A worker silent for this long (its event loop blocked) is killed with SIGABRT, "
+        "which dumps its tracebacks, then SIGKILL, and replaced. 0 disables.",
+    )
+    graceful_timeout: float = setting(
+        30.0, "--graceful-timeout", parse=parse_seconds, section="Workers",
+        metavar="SECONDS",
+        doc="How long a stopping or retiring worker may take to finish in-flight requests "
+        "before it is killed.",
+    )
+    boot_timeout: float = setting(
+        60.0, "--boot-timeout", parse=parse_seconds, section="Workers", metavar="SECONDS",
+        doc="How long a new worker may take to import the app and finish lifespan startup.",
+    )
+    max_requests: int = setting(
+        0, "--max-requests", parse=parse_count, section="Workers", metavar="N",
+        doc="Replace a worker (gracefully) after it served N requests. 0 disables.",
+    )
+    max_requests_jitter: int = setting(
+        0, "--max-requests-jitter", parse=parse_count, section="Workers", metavar="N",
+        doc="Add a random 0..N to --max-requests per worker so they do not all restart "
+        "together.",
+    )
+    max_memory: int = setting(
+        0, "--max-memory", parse=parse_size, section="Workers", metavar="SIZE",
+        doc="Replace a worker (gracefully, never mid-request) when its memory (USS) stays "
+        "above SIZE for three samples in a row, e.g. 512M. 0 disables.",
+    )
+    reload_batch: int = setting(
+        1, "--reload-batch", parse=parse_positive, section="Workers", metavar="N",
+        doc="Workers replaced at once during a rolling reload. 1 keeps the most capacity "
+        "serving; raise it to reload large pools faster.",
+    )
+
+    # -- HTTP ----------------------------------------------------------------
+    keep_alive: float = setting(
+        5.0, "--keep-alive", parse=parse_seconds, section="HTTP", metavar="SECONDS",
+        doc="Close a keep-alive connection idle for this long (uvicorn's default; nginx "
+        "uses 75). 0 disables keep-alive.",
+    )
+    header_timeout: float = setting(
+        10.0, "--header-timeout", parse=parse_seconds, section="HTTP", metavar="SECONDS",
+        doc="Time allowed to receive a complete request header block once its first byte "
+        "arrived (slowloris defence; answered with 408).",
+    )
+    body_timeout: float = setting(
+        30.0, "--body-timeout", parse=parse_seconds, section="HTTP", metavar="SECONDS",
+        doc="Longest pause allowed while receiving a request body (nginx "
+        "client_body_timeout is 60).",
+    )
+    send_timeout: float = setting(
+        30.0, "--send-timeout", parse=parse_seconds, section="HTTP", metavar="SECONDS",
+        doc="Close a connection whose client has not read any of the response for this "
+        "long (nginx send_timeout is 60).",
+    )
+    limit_request_line: int = setting(
+        4094, "--limit-request-line", parse=parse_count, section="HTTP", metavar="BYTES",
+        doc="Longest request line (method, target, version), answered with 414. gunicorn's "
+        "default. 0 means 65536.",
+    )
+    limit_request_fields: int = setting(
+        100, "--limit-request-fields", parse=parse_count, section="HTTP", metavar="N",
+        doc="Most header fields in one request, answered with 431. gunicorn's default.",
+    )
+    limit_request_field_size: int = setting(
+        8190, "--limit-request-field_size", "--limit-request-field-size",
+        parse=parse_count, section="HTTP", metavar="BYTES",
+        doc="Longest single header field (name and value), answered with 431. gunicorn's "
+        "default.",
+    )
+    limit_request_headers: int = setting(
+        65536, "--limit-request-headers", parse=parse_positive, section="HTTP",
+        metavar="BYTES",
+        doc="Largest whole header block, answered with 431 (nginx's "
+        "large_client_header_buffers allows 4 x 8 KiB; we allow 64 KiB).",
+    )
+    limit_request_body: int = setting(
+        0, "--limit-request-body", parse=parse_size, section="HTTP", metavar="SIZE",
+        doc="Largest request body, answered with 413 (checked against Content-Length "
+        "before reading, and while streaming chunked bodies). 0 means no limit, like "
+        "gunicorn and uvicorn; nginx defaults to 1M.",
+    )
+    limit_concurrency: int = setting(
+        0, "--limit-concurrency", parse=parse_count, section="HTTP", metavar="N",
+        doc="Most connections one worker holds; beyond it new requests get 503 with "
+        "Retry-After. 0 means no limit.",
+    )
+    server_header: bool = setting(
+        True, "--server-header", parse=parse_bool, section="HTTP",
+        doc="Send `Server: prefork` (use --no-server-header to omit it).",
+    )
+    forwarded_allow_ips: tuple[str, ...] = setting(
+        ("127.0.0.1", "::1"), "--forwarded-allow-ips", parse=parse_ip_list, section="HTTP",
+        metavar="IPS",
+        doc="Comma-separated proxy addresses trusted to set X-Forwarded-For and "
+        "X-Forwarded-Proto; `*` trusts all.",
+    )
+
+    # -- logging -------------------------------------------------------------
+    log_level: str = setting(
+        "info", "--log-level", parse=choice(*LOG_LEVELS), section="Logging", metavar="LEVEL",
+        doc="Error log level: " + ", ".join(LOG_LEVELS) + ".",
+    )
+    error_logfile: str = setting(
+        "-", "--error-logfile", "--log-file", parse=parse_str, section="Logging",
+        metavar="FILE", doc="Error log file; `-` is stderr. Reopened on SIGUSR1.",
+    )
+    access_logfile: str | None = setting(
+        None, "--access-logfile", parse=parse_optional_str, section="Logging",
+        metavar="FILE",
+        doc="Access log file; `-` is stdout. Off unless given. Reopened on SIGUSR1.",
+    )
+    access_logformat: str = setting(
+        DEFAULT_ACCESS_LOG_FORMAT, "--access-logformat", parse=parse_str, section="Logging",
+        metavar="FORMAT",
+        doc="gunicorn-compatible access log format; see docs/logging.md for the atoms.",
+    )
+
+    # -- process -------------------------------------------------------------
+    name: str | None = setting(
+        None, "-n", "--name", parse=parse_optional_str, section="Process", metavar="NAME",
+        doc="Name shown in process titles (`prefork: master [NAME]`) and logs.",
+    )
+    pid: str | None = setting(
+        None, "-p", "--pid", parse=parse_optional_str, section="Process", metavar="FILE",
+        doc="Write the master's pid to FILE (removed on exit).",
+    )
+    user: str | None = setting(
+        None, "-u", "--user", parse=parse_optional_str, section="Process", metavar="USER",
+        doc="Run workers as this user (name or uid); the master must start as root.",
+    )
+    group: str | None = setting(
+        None, "-g", "--group", parse=parse_optional_str, section="Process", metavar="GROUP",
+        doc="Run workers as this group (name or gid).",
+    )
+    umask: int = setting(
+        0o022, "-m", "--umask", parse=parse_umask, section="Process", metavar="MODE",
+        doc="umask of the master and workers; also decides unix socket permissions.",
+    )
+    control_socket: str | None = setting(
+        None, "--control-socket", parse=parse_optional_str, section="Process",
+        metavar="PATH",
+        doc="Unix socket for `prefork status|reload|scale|stop`. Default: "
+        "$XDG_RUNTIME_DIR/prefork/NAME.sock, else /tmp/prefork-UID/NAME.sock.",
+    )
+
+
+SETTINGS: Final[tuple[dataclasses.Field[Any], ...]] = dataclasses.fields(Config)
+NAMES: Final = frozenset(f.name for f in SETTINGS)
+
+
+def meta(f: dataclasses.Field[Any]) -> SettingMeta:
+    result: SettingMeta = f.metadata["setting"]
+    return result
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def flag_of(name: str) -> str:
+    f = next(f for f in SETTINGS if f.name == name)
+    flags = meta(f).flags
+    return flags[-1] if flags else name.upper()
+
+
+def _parse(name: str, value: Any, source: str) -> Any:
+    f = next(f for f in SETTINGS if f.name == name)
+    try:
+        return meta(f).parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: invalid value {value!r} for {name}: {exc}") from None
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if "WEB_CONCURRENCY" in environ:
+        values["workers"] = _parse("workers", environ["WEB_CONCURRENCY"], "WEB_CONCURRENCY")
+    for f in SETTINGS:
+        key = env_name(f.name)
+        if key in environ:
+            values[f.name] = _parse(f.name, environ[key], f"environment {key}")
+    return values
+
+
+def find_config_file(explicit: str | None, cwd: Path) -> tuple[Path, bool] | None:
+    """The config file to read and whether it is a pyproject.toml, or None."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file {explicit!r} not found")
+        return path, path.name == "pyproject.toml"
+    if (cwd / "prefork.toml").is_file():
+        return cwd / "prefork.toml", False
+    if (cwd / "pyproject.toml").is_file():
+        return cwd / "pyproject.toml", True
+    return None
+
+
+def _from_file(path: Path, is_pyproject: bool) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            document = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    table: Any = document
+    prefix = ""
+    if is_pyproject:
+        table = document.get("tool", {}).get("prefork", {})
+        prefix = "tool.prefork."
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{prefix.rstrip('.')}] must be a table")
+    values: dict[str, Any] = {}
+    for raw_key, value in table.items():
+        key = raw_key.replace("-", "_")
+        if key not in NAMES or key == "config":
+            raise ConfigError(
+                f"{path}: unknown setting {prefix}{raw_key!r} (see `prefork --help` or "
+                "docs/settings.md)"
+            )
+        values[key] = _parse(key, value, f"{path}: key {prefix}{raw_key}")
+    return values
+
+
+def load(
+    cli_values: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Config:
+    """Merge the sources (CLI > environment > file > defaults) into a Config.
+
+    `cli_values` holds only the settings given on the command line, already
+    parsed by the flags' own parsers.
+    """
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    env_values = _from_environment(environ)
+    explicit = cli_values.get("config") or env_values.get("config")
+    found = find_config_file(explicit, cwd)
+    file_values = _from_file(*found) if found else {}
+    merged = {**file_values, **env_values, **cli_values}
+    if found:
+        merged["config"] = str(found[0])
+    return validate(Config(**merged))
+
+
+def validate(config: Config) -> Config:
+    """Checks that involve more than one setting."""
+    if not config.app:
+        raise ConfigError("no application given: prefork APP, e.g. prefork app:application")
+    if bool(config.certfile) != bool(config.keyfile):
+        raise ConfigError("--certfile and --keyfile must be given together")
+    if config.group and not config.user and os.geteuid() != 0:
+        raise ConfigError("--group needs the master to run as root")
+    return config
+
+
+def as_toml(config: Config) -> str:
+    """The effective configuration as a TOML document (for --print-config)."""
+    lines = []
+    for f in SETTINGS:
+        value = getattr(config, f.name)
+        if value is None:
+            lines.append(f"# {f.name} = (unset)")
+            continue
+        lines.append(f"{f.name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, Sequence):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot render {value!r} as TOML")
