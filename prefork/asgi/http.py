@@ -1,0 +1,254 @@
+"""ASGI 3 `http` requests: one ASGIExchange per request.
+
+The response head is held back until the first body message, so a response
+whose body arrives in one message leaves in one write with a Content-Length;
+otherwise it is sent chunked (HTTP/1.1) or close-delimited (HTTP/1.0).
+
+Message order is checked here (start, then body messages, nothing after the
+last); a violation raises inside the app's `send` call, which gives a 500 if
+no byte of the response left yet, else the connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Final
+from urllib.parse import unquote
+
+from prefork.asgi.types import Message
+from prefork.http import response
+from prefork.http.exchange import Exchange
+from prefork.http.response import CHUNKED_END, CONTINUE_100, InvalidResponseHeader
+
+LOGGER: Final = logging.getLogger("prefork")
+
+_ASGI: Final = {"version": "3.0", "spec_version": "2.4"}
+_DISCONNECT: Final = {"type": "http.disconnect"}
+_EMPTY_BODY: Final = {"type": "http.request", "body": b"", "more_body": False}
+_HEAD: Final = b"HEAD"
+_METHODS: Final = {
+    m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
+}
+
+
+class ASGIExchange(Exchange):
+    __slots__ = (
+        "body_chunks",
+        "body_sent",
+        "body_size",
+        "chunked",
+        "closed",
+        "final_body_given",
+        "head",
+        "response_complete",
+        "response_headers",
+        "response_started",
+        "start_time",
+        "waiter",
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.body_chunks: list[bytes] = []
+        self.body_size = 0
+        self.final_body_given = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.response_started = False
+        self.response_complete = False
+        self.chunked = False
+        self.closed = False
+        self.head: tuple[int, Any] | None = None
+        self.response_headers: Any = ()
+        self.body_sent = 0
+        self.start_time = 0.0
+
+    def start(self) -> None:
+        self.start_time = time.time()
+        self.conn.state.loop.create_task(self.run())
+
+    def scope(self) -> dict[str, Any]:
+        conn = self.conn
+        state = conn.state
+        target = self.target
+        raw_path, _, query = target.partition(b"?")
+        if raw_path[:1] != b"/":
+            raw_path = _absolute_path(raw_path)
+        path = raw_path.decode("ascii") if b"%" not in raw_path else _decode(raw_path)
+        root_path = state.config.root_path
+        method = self.method
+        return {
+            "type": "http",
+            "asgi": _ASGI,
+            "http_version": self.version,
+            "server": conn.sockname,
+            "client": conn.client,
+            "scheme": "https" if state.config.certfile else "http",
+            "method": _METHODS.get(method) or method.decode("ascii"),
+            "root_path": root_path,
+            "path": root_path + path if root_path else path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "headers": self.headers,
+            "state": state.app_state.copy(),
+        }
+
+    async def run(self) -> None:
+        conn = self.conn
+        try:
+            await conn.state.app(self.scope(), self.receive, self.send)
+        except Exception as exc:
+            self._app_failed(exc)
+        else:
+            if not self.response_started and not self.closed:
+                LOGGER.error("ASGI app returned without starting a response")
+                self._send_500()
+            elif not self.response_complete and not self.closed:
+                LOGGER.error("ASGI app returned without completing the response")
+                conn.close()
+        finally:
+            self._log_access()
+            conn.exchange_done(self)
+
+    def _app_failed(self, exc: Exception) -> None:
+        if self.closed:
+            return
+        LOGGER.error("Exception in ASGI application", exc_info=exc)
+        if self.status == 0:
+            self._send_500()
+        else:
+            self.conn.close()
+
+    def _send_500(self) -> None:
+        self.keep_alive = False
+        self.status = 500
+        self.response_started = self.response_complete = True
+        self.conn.transport.write(response.error_500(self.conn.state.clock.default_headers))
+
+    def _log_access(self) -> None:
+        access_log = self.conn.state.access_log
+        if access_log.enabled:
+            headers = list(self.response_headers)
+            access_log.log(self.access_entry(self.start_time, self.body_sent, headers))
+
+    # -- receive ---------------------------------------------------------------
+
+    def feed_body(self, data: bytes) -> None:
+        self.body_chunks.append(data)
+        self.body_size += len(data)
+        self.conn.pause_body(self.body_size)
+        self._wake()
+
+    def body_done(self) -> None:
+        self._wake()
+
+    def disconnected(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def receive(self) -> Message:
+        if not self.final_body_given:
+            if not self.body_chunks and not self.body_complete and not self.closed:
+                if self.expect_continue:
+                    self.expect_continue = False
+                    self.conn.transport.write(CONTINUE_100)
+                await self._wait()
+            if self.closed:
+                return dict(_DISCONNECT)
+            if self.body_complete:
+                self.final_body_given = True
+                if not self.body_chunks:
+                    return dict(_EMPTY_BODY)
+            chunks = self.body_chunks
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            self.body_chunks = []
+            self.body_size = 0
+            self.conn.resume_body()
+            return {"type": "http.request", "body": body, "more_body": not self.body_complete}
+        if not self.closed and not self.response_complete:
+            await self._wait()  # nothing more to read: wait for the client to go away
+        return dict(_DISCONNECT)
+
+    async def _wait(self) -> None:
+        waiter = self.waiter = self.conn.state.loop.create_future()
+        await waiter
+
+    # -- send ------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if not self.response_started:
+            if kind != "http.response.start":
+                raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
+            self.response_started = True
+            self.response_headers = message.get("headers", ())
+            self.head = (message["status"], self.response_headers)
+            return
+        if kind != "http.response.body":
+            raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
+        if self.response_complete:
+            raise RuntimeError("response already complete")
+        body = message.get("body", b"")
+        more_body = message.get("more_body", False)
+        if not more_body:
+            self.response_complete = True
+        if self.closed:
+            return  # the client is gone; the app learns it from receive()
+        conn = self.conn
+        if self.head is not None:
+            status, headers = self.head
+            self.head = None
+            data = self._head(status, headers, body, more_body)
+            if self.method != _HEAD:
+                data += self._frame(body, more_body)
+        elif self.method == _HEAD:
+            data = b""
+        else:
+            data = self._frame(body, more_body)
+        if data:
+            conn.transport.write(data)
+        self.body_sent += len(body)
+        if conn.write_paused:
+            await conn.drain()
+
+    def _frame(self, body: bytes, more_body: bool) -> bytes:
+        if not self.chunked:
+            return body
+        data = response.chunk(body) if body else b""
+        return data if more_body else data + CHUNKED_END
+
+    def _head(self, status: int, headers: Any, body: bytes, more_body: bool) -> bytes:
+        """The response head, ending in the blank line; decides the body framing."""
+        try:
+            parts: list[bytes] = []
+            for name, value in headers:
+                response.check_name(name)
+                parts += (name, b": ", value, b"\r\n")
+            block = b"".join(parts)
+        except (TypeError, ValueError) as exc:
+            raise InvalidResponseHeader(f"invalid response headers: {exc!s:.200}") from None
+        response.check_block(block, len(parts) // 4)
+        block, self.chunked, self.keep_alive = response.finish_head(
+            block, self.version, self.keep_alive, -1 if more_body else len(body)
+        )
+        self.status = status
+        return response.status_line(status) + self.conn.state.clock.default_headers + block
+
+
+def _decode(raw_path: bytes) -> str:
+    return unquote(raw_path.decode("ascii"))
+
+
+def _absolute_path(target: bytes) -> bytes:
+    """The path of an absolute-form target (http://host/path), RFC 9112 3.2.2."""
+    after_scheme = target.split(b"://", 1)[-1]
+    slash = after_scheme.find(b"/")
+    return after_scheme[slash:] if slash >= 0 else b"/"

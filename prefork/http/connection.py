@@ -1,0 +1,423 @@
+"""One HTTP/1.1 connection: httptools parsing, limits, pipelining, timeouts, flow control.
+
+Theory of operation
+-------------------
+httptools calls back into this object as bytes arrive.  Between
+`on_message_begin` and `on_headers_complete` the connection is *in the head*:
+it counts fields and bytes against the limits and notes the few headers that
+decide framing (checks.SPECIAL_NAMES).  At headers-complete it runs the
+per-block checks (checks.check_head) once, then creates an Exchange and
+appends it to `pipeline`.
+
+Invariants:
+- `pipeline[0]` is the only exchange that may write; responses therefore
+  leave in request order.  While more than one exchange is queued, reading is
+  paused, so a pipelining client cannot make us buffer without bound.
+- `current` is the exchange whose body is still being parsed (or None).
+- After a ProtocolError nothing more is parsed: the error response is queued
+  behind the responses already owed, then the connection closes.
+
+Timeouts cost nothing per request: each connection keeps two deadlines
+(`read_deadline`, `write_deadline`) as plain floats against the server's
+one-second clock, and the server sweeps all connections once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Final, cast
+
+import httptools
+
+from prefork.errors import ProtocolError
+from prefork.http import checks
+from prefork.http.exchange import Exchange
+from prefork.http.response import STATUS_LINES
+
+if TYPE_CHECKING:
+    from prefork.http.server import ServerState
+
+LOGGER: Final = logging.getLogger("prefork.http")
+INF: Final = float("inf")
+
+# Pause reading once this much request body is buffered and unread by the app
+# (uvicorn and hypercorn use 64 KiB as well).
+BODY_HIGH_WATER: Final = 65536
+
+
+class HttpConnection(asyncio.Protocol):
+    __slots__ = (
+        "body_size",
+        "client",
+        "closing",
+        "content_length",
+        "current",
+        "drain_waiters",
+        "expect",
+        "head_bytes",
+        "headers",
+        "host",
+        "hosts",
+        "in_head",
+        "nfields",
+        "parser",
+        "pending_error",
+        "pipeline",
+        "read_deadline",
+        "reading_paused",
+        "server",
+        "sockname",
+        "state",
+        "transfer_encoding",
+        "transport",
+        "url",
+        "write_deadline",
+        "write_paused",
+    )
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
+        self.pipeline: deque[Exchange] = deque()
+        self.current: Exchange | None = None
+        self.closing = False
+        self.pending_error: ProtocolError | None = None
+        self.reading_paused = False
+        self.write_paused = False
+        self.drain_waiters: list[asyncio.Future[None]] = []
+        self.read_deadline = INF
+        self.write_deadline = INF
+        self.client: tuple[str, int] | None = None
+        self.sockname: tuple[str, int] | None = None
+        self.in_head = False
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.nfields = 0
+        self.head_bytes = 0
+        self.hosts = 0
+        self.host = b""
+        self.transfer_encoding: bytes | None = None
+        self.content_length = -1
+        self.expect = False
+        self.body_size = 0
+
+    # -- asyncio.Protocol ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        state = self.state
+        state.connections.add(self)
+        state.counters.connections += 1
+        self.client = _address(transport.get_extra_info("peername"))
+        self.sockname = _address(transport.get_extra_info("sockname"))
+        self.read_deadline = state.clock.now + state.idle_timeout
+        if state.limit_concurrency and len(state.connections) > state.limit_concurrency:
+            self.reject(ProtocolError(503, "too many connections"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        state = self.state
+        state.connections.discard(self)
+        state.counters.connections -= 1
+        closed = state.all_closed
+        if closed is not None and not state.connections and not closed.done():
+            closed.set_result(None)
+        for exchange in self.pipeline:
+            if exchange.started:
+                exchange.disconnected()  # it calls exchange_done once the app returns
+            else:
+                state.counters.inflight -= 1
+        self._wake_writers()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # We speak no upgraded protocol: the request is served as plain HTTP
+            # and the connection closes after it, since the parser stops here.
+            if self.pipeline:
+                self.pipeline[-1].keep_alive = False
+            else:
+                self.close()
+        except httptools.HttpParserError as exc:
+            self.reject(_parser_error(exc, data))
+            return
+        if self.in_head:
+            self.head_bytes += len(data)
+            if self.head_bytes > self.state.limit_headers:
+                self.reject(ProtocolError(431, "request header block too large"))
+
+    def eof_received(self) -> bool | None:
+        # A half-closed client may still read the responses it is owed.
+        if not self.pipeline:
+            self.close()
+        return True
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self.write_deadline = self.state.clock.now + self.state.send_timeout
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self.write_deadline = INF
+        self._wake_writers()
+
+    # -- httptools callbacks ---------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.in_head = True
+        self.url = b""
+        self.headers = []
+        self.nfields = 0
+        self.head_bytes = 0
+        self.hosts = 0
+        self.transfer_encoding = None
+        self.content_length = -1
+        self.expect = False
+        self.body_size = 0
+        self.read_deadline = self.state.clock.now + self.state.header_timeout
+
+    def on_url(self, url: bytes) -> None:
+        url = self.url + url if self.url else url
+        self.url = url
+        if len(url) > self.state.limit_target:
+            raise ProtocolError(414, "request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.in_head:
+            return  # a trailer field: never shown to the app as a request header
+        state = self.state
+        nfields = self.nfields = self.nfields + 1
+        if nfields > state.limit_fields:
+            raise ProtocolError(431, "too many header fields")
+        if len(name) + len(value) > state.limit_field_size:
+            raise ProtocolError(431, "header field too large")
+        name = name.lower()
+        if name in checks.SPECIAL_NAMES:
+            self._special_header(name, value)
+        elif b"_" in name:
+            return  # Content_Length would become CONTENT_LENGTH in WSGI: drop, like nginx
+        self.headers.append((name, value))
+
+    def _special_header(self, name: bytes, value: bytes) -> None:
+        if name == checks.HOST:
+            self.hosts += 1
+            self.host = value
+        elif name == checks.CONTENT_LENGTH:
+            self.content_length = int(value)  # llhttp has checked it is plain digits
+        elif name == checks.TRANSFER_ENCODING:
+            te = self.transfer_encoding
+            self.transfer_encoding = value if te is None else te + b"," + value
+        elif value.lower() == b"100-continue":
+            self.expect = True
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        if self.closing:
+            return
+        state = self.state
+        parser = self.parser
+        method = parser.get_method()
+        version = parser.get_http_version()
+        checks.check_head(
+            method,
+            self.url,
+            version,
+            self.hosts,
+            self.host,
+            self.transfer_encoding,
+            self.content_length,
+            state.limit_body,
+        )
+        has_body = self.transfer_encoding is not None or self.content_length > 0
+        keep_alive = parser.should_keep_alive() and not state.draining and state.keep_alive
+        exchange = state.exchange_class(
+            self,
+            method,
+            self.url,
+            version,
+            self.headers,
+            keep_alive,
+            self.expect and has_body,
+            not has_body,
+        )
+        state.counters.requests += 1
+        state.counters.inflight += 1
+        if state.limit_concurrency and state.counters.inflight > state.limit_concurrency:
+            state.counters.inflight -= 1
+            raise ProtocolError(503, "server busy")
+        self.read_deadline = state.clock.now + state.body_timeout if has_body else INF
+        self.current = exchange if has_body else None
+        pipeline = self.pipeline
+        pipeline.append(exchange)
+        if len(pipeline) == 1:
+            if exchange.streams_body or not has_body:
+                exchange.started = True
+                exchange.start()
+        elif not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.current
+        if exchange is None:
+            return
+        state = self.state
+        size = self.body_size = self.body_size + len(body)
+        if state.limit_body and size > state.limit_body:
+            raise ProtocolError(413, "request body larger than the limit")
+        self.read_deadline = state.clock.now + state.body_timeout
+        exchange.feed_body(body)
+
+    def on_message_complete(self) -> None:
+        exchange = self.current
+        if exchange is None:
+            return
+        self.current = None
+        self.read_deadline = INF
+        exchange.body_complete = True
+        exchange.body_done()
+        if not exchange.started and self.pipeline and self.pipeline[0] is exchange:
+            exchange.started = True
+            exchange.start()
+
+    # -- used by exchanges -----------------------------------------------------
+
+    def pause_body(self, buffered: int) -> None:
+        """The exchange holds `buffered` unread body bytes: stop reading past the high water."""
+        if buffered > BODY_HIGH_WATER and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_body(self) -> None:
+        if self.reading_paused and len(self.pipeline) <= 1 and not self.closing:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    async def drain(self) -> None:
+        """Wait until the client has read enough of what we wrote."""
+        if self.write_paused and not self.closing:
+            waiter: asyncio.Future[None] = self.state.loop.create_future()
+            self.drain_waiters.append(waiter)
+            await waiter
+
+    def exchange_done(self, exchange: Exchange) -> None:
+        """The head exchange finished: start the next one, answer a pending error, or close."""
+        state = self.state
+        state.counters.inflight -= 1
+        pipeline = self.pipeline
+        if pipeline and pipeline[0] is exchange:
+            pipeline.popleft()
+        if self.closing:
+            return
+        if pipeline and exchange.keep_alive:
+            following = pipeline[0]
+            if following.streams_body or following.body_complete:
+                following.started = True
+                following.start()
+        elif self.pending_error is not None:
+            self._send_error(self.pending_error)
+        elif not exchange.keep_alive or not exchange.body_complete:
+            # An unread body would be parsed as the next request: close instead.
+            self.close()
+        else:
+            if not self.in_head:
+                self.read_deadline = state.clock.now + state.idle_timeout
+            self.resume_body()
+
+    def close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self.transport.close()
+
+    # -- errors and timeouts -----------------------------------------------------
+
+    def reject(self, error: ProtocolError) -> None:
+        """Refuse what the client sent: answer after the responses already owed, then close."""
+        self.in_head = False
+        self.read_deadline = INF
+        if not self.reading_paused and not self.closing:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        current, self.current = self.current, None
+        head = self.pipeline[0] if self.pipeline else None
+        if head is None or not head.started:
+            self._send_error(error)
+        elif head is current and head.status:
+            self.close()  # its response is under way and its request body is broken
+        else:
+            if head is current:
+                head.disconnected()  # the app stops reading; the error is the answer
+            self.pending_error = error
+            self.pipeline[-1].keep_alive = False
+
+    def _send_error(self, error: ProtocolError) -> None:
+        state = self.state
+        state.counters.rejected += 1
+        peer = f"{self.client[0]}:{self.client[1]}" if self.client else "unix socket"
+        LOGGER.info("Rejected request from %s: %d %s", peer, error.status, error.reason)
+        if not self.closing:
+            self.transport.write(error_response(error, state.clock.default_headers))
+            self.close()
+
+    def read_timeout(self) -> None:
+        if self.in_head:
+            self.reject(ProtocolError(408, "timed out receiving the request headers"))
+        elif self.pipeline and self.pipeline[0].status == 0 and self.current is not None:
+            self.reject(ProtocolError(408, "timed out receiving the request body"))
+        else:
+            self.close()  # idle keep-alive connection, or a response already under way
+
+    def write_timeout(self) -> None:
+        LOGGER.info("Closing connection from %s: client stopped reading", self.client)
+        self.transport.abort()
+
+    def _wake_writers(self) -> None:
+        waiters = self.drain_waiters
+        if waiters:
+            self.drain_waiters = []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+
+def error_response(error: ProtocolError, default_headers: bytes) -> bytes:
+    body = f"{error.status} {_phrase(error.status)}: {error.reason}\n".encode()
+    retry = b"retry-after: 1\r\n" if error.status == 503 else b""
+    return (
+        STATUS_LINES[error.status]
+        + default_headers
+        + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
+        + retry
+        + b"connection: close\r\n\r\n"
+        + body
+    )
+
+
+def _phrase(status: int) -> str:
+    return STATUS_LINES[status][13:-2].decode("latin-1")
+
+
+def _parser_error(exc: httptools.HttpParserError, data: bytes) -> ProtocolError:
+    cause = exc.__context__
+    if isinstance(cause, ProtocolError):
+        return cause
+    if isinstance(exc, httptools.HttpParserInvalidMethodError):
+        method = data.split(b" ", 1)[0] if b" " in data[:32] else b""
+        status = checks.method_status(method)
+        return ProtocolError(status, "unknown method" if status == 501 else "invalid request")
+    message = str(exc)
+    if "HTTP version" in message:
+        return ProtocolError(505, "unsupported HTTP version")
+    return ProtocolError(400, message.rstrip(".") or "invalid request")
+
+
+def _address(info: object) -> tuple[str, int] | None:
+    if isinstance(info, tuple) and len(info) >= 2:
+        return (str(info[0]), int(info[1]))
+    return None

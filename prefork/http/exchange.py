@@ -1,0 +1,99 @@
+"""The contract between a connection and the interface adapter that runs one request.
+
+A connection parses requests and owns the socket; for each request it creates
+an `Exchange` (the ASGI or WSGI flavour, chosen per process).  The exchange
+runs the application and writes the response through the connection.
+
+Lifecycle (the connection drives the first three, the exchange the last):
+
+    created at headers-complete -> start() when it heads the pipeline and
+    (streams_body or body_complete) -> feed_body()/body_done() as the body
+    arrives -> conn.exchange_done(self) once the app finished and the
+    response is complete (or the connection must close).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from prefork.http.connection import HttpConnection
+    from prefork.observe.accesslog import AccessEntry
+
+
+class Exchange:
+    # True: start the app as soon as the headers are in, streaming the body to it.
+    # False: start it once the whole body has arrived (inline WSGI).
+    streams_body: ClassVar[bool] = True
+
+    __slots__ = (
+        "body_complete",
+        "conn",
+        "expect_continue",
+        "headers",
+        "keep_alive",
+        "method",
+        "response_bytes",
+        "started",
+        "status",
+        "target",
+        "version",
+    )
+
+    def __init__(
+        self,
+        conn: HttpConnection,
+        method: bytes,
+        target: bytes,
+        version: str,
+        headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+        expect_continue: bool,
+        body_complete: bool,
+    ) -> None:
+        self.conn = conn
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.body_complete = body_complete
+        self.started = False
+        self.status = 0  # the status sent, for the access log; 0 until then
+        self.response_bytes = 0
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def feed_body(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def body_done(self) -> None:
+        raise NotImplementedError
+
+    def disconnected(self) -> None:
+        """The client went away; wake anything waiting on it."""
+        raise NotImplementedError
+
+    def access_entry(
+        self, start: float, body_bytes: int, response_headers: list[tuple[bytes, bytes]]
+    ) -> AccessEntry:
+        from prefork.observe.accesslog import AccessEntry
+
+        client = self.conn.client
+        return AccessEntry(
+            remote_addr=client[0] if client else "-",
+            method=self.method.decode("latin-1"),
+            target=self.target.decode("latin-1"),
+            http_version=self.version,
+            status=self.status,
+            body_bytes=body_bytes,
+            request_headers=self.headers,
+            response_headers=response_headers,
+            start_wall=start,
+            duration=time.time() - start,
+            pid=os.getpid(),
+        )

@@ -1,0 +1,131 @@
+"""Bytes for the response side, precomputed wherever the hot path allows.
+
+Status lines are built once per process; the `Date` and `Server` lines are
+rebuilt once a second by the server's clock tick (RFC 9110 5.6.7 only asks
+for the time the message was generated, at one-second resolution).  Header
+blocks set by the application are validated once per block, not per byte:
+a header line may not smuggle CR, LF or NUL (response splitting), and a name
+must be an RFC 9110 token.  Names already seen are remembered, so steady
+traffic pays one set lookup per header.
+"""
+
+from __future__ import annotations
+
+import http
+import time
+from email.utils import formatdate
+from typing import Final
+
+from prefork import __version__
+
+STATUS_LINES: Final[dict[int, bytes]] = {
+    status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("latin-1")
+    for status in http.HTTPStatus
+}
+
+# RFC 9110 5.6.2: token = 1*tchar
+TOKEN_CHARS: Final = (
+    b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+# Bounded so an app echoing client-chosen names cannot grow it without limit.
+_VALID_NAMES_MAX: Final = 1024
+_valid_names: set[bytes] = set()
+
+CONTINUE_100: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+CHUNKED_END: Final = b"0\r\n\r\n"
+
+
+class InvalidResponseHeader(ValueError):
+    """The application tried to send a header that would corrupt the response."""
+
+
+def status_line(status: int) -> bytes:
+    line = STATUS_LINES.get(status)
+    if line is None:
+        if not 100 <= status <= 999:
+            raise InvalidResponseHeader(f"invalid status code {status!r}")
+        line = STATUS_LINES[status] = b"HTTP/1.1 %d \r\n" % status
+    return line
+
+
+def check_name(name: bytes) -> None:
+    if name in _valid_names:
+        return
+    if not name or name.translate(None, TOKEN_CHARS):
+        raise InvalidResponseHeader(f"invalid header name {name!r}")
+    if len(_valid_names) < _VALID_NAMES_MAX:
+        _valid_names.add(name)
+
+
+def check_block(block: bytes, lines: int) -> None:
+    """`block` holds `lines` header lines, each ending in CRLF: nothing else may break a line."""
+    if block.count(b"\n") != lines or block.count(b"\r") != lines or b"\0" in block:
+        raise InvalidResponseHeader("header value contains CR, LF or NUL")
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+class Clock:
+    """Monotonic time and the Date/Server header lines, refreshed once a second."""
+
+    __slots__ = ("default_headers", "now", "server_line")
+
+    def __init__(self, server_header: bool) -> None:
+        self.server_line = b"server: prefork\r\n" if server_header else b""
+        self.now = 0.0
+        self.default_headers = b""
+        self.tick()
+
+    def tick(self) -> None:
+        self.now = time.monotonic()
+        date = formatdate(time.time(), usegmt=True).encode("ascii")
+        self.default_headers = self.server_line + b"date: " + date + b"\r\n"
+
+
+SERVER_SOFTWARE: Final = f"prefork/{__version__}"
+
+
+def finish_head(
+    block: bytes, version: str, keep_alive: bool, length: int
+) -> tuple[bytes, bool, bool]:
+    """Add the framing lines the app did not set; return (block, chunked, keep_alive).
+
+    `block` holds the app's validated header lines; `length` is the whole
+    body's size when known, else -1.  The app may set Content-Length and
+    `Connection: close`; Transfer-Encoding is the server's business (RFC 9112
+    6.1 makes it hop-by-hop), so an app setting it is refused.
+    """
+    lowered = b"\n" + block.lower()
+    chunked = False
+    if b"\ntransfer-encoding:" in lowered:
+        raise InvalidResponseHeader("Transfer-Encoding is set by the server, not the app")
+    if b"\ncontent-length:" in lowered:
+        pass
+    elif length >= 0:
+        block += b"content-length: %d\r\n" % length
+    elif version == "1.1":
+        chunked = True
+        block += b"transfer-encoding: chunked\r\n"
+    else:
+        keep_alive = False  # HTTP/1.0 without a length: closing the connection ends the body
+    at = lowered.find(b"\nconnection:")
+    if at >= 0 and b"close" in lowered[at : lowered.find(b"\r", at)]:
+        keep_alive = False
+    elif not keep_alive:
+        block += b"connection: close\r\n"
+    elif version == "1.0":
+        block += b"connection: keep-alive\r\n"
+    return block + b"\r\n", chunked, keep_alive
+
+
+def error_500(default_headers: bytes) -> bytes:
+    body = b"Internal Server Error\n"
+    return (
+        STATUS_LINES[500]
+        + default_headers
+        + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+        b"connection: close\r\n\r\n" % len(body) + body
+    )

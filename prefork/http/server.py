@@ -1,0 +1,218 @@
+"""The HTTP server inside one worker: listeners, connections, the clock, drain.
+
+`ServerState` is what every connection of the worker shares: settings copied
+into plain attributes (the hot path reads them per request), counters for
+the heartbeat, the clock, and the set of live connections that the
+once-a-second sweep checks for expired deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from prefork.config import Config
+from prefork.http.connection import HttpConnection
+from prefork.http.exchange import Exchange
+from prefork.http.response import Clock
+from prefork.loader import LoadedApp
+
+LOGGER: Final = logging.getLogger("prefork")
+
+# The request line limit applies to "METHOD SP target SP HTTP/1.1"; the
+# connection only sees the target, so the fixed parts are allowed for here.
+_REQUEST_LINE_OVERHEAD: Final = len("OPTIONS  HTTP/1.1")
+_UNLIMITED_LINE: Final = 65536
+
+
+@dataclass(slots=True)
+class Counters:
+    requests: int = 0
+    inflight: int = 0
+    connections: int = 0
+    rejected: int = 0
+
+
+class ServerState:
+    __slots__ = (
+        "access_log",
+        "all_closed",
+        "app",
+        "app_state",
+        "body_timeout",
+        "clock",
+        "config",
+        "connections",
+        "counters",
+        "draining",
+        "exchange_class",
+        "header_timeout",
+        "idle_timeout",
+        "keep_alive",
+        "limit_body",
+        "limit_concurrency",
+        "limit_field_size",
+        "limit_fields",
+        "limit_headers",
+        "limit_target",
+        "loop",
+        "send_timeout",
+        "wsgi_template",
+    )
+
+    def __init__(
+        self,
+        config: Config,
+        loaded: LoadedApp,
+        loop: asyncio.AbstractEventLoop,
+        app_state: dict[str, Any],
+        workers: int,
+    ) -> None:
+        from prefork.observe.accesslog import AccessLog
+
+        self.config = config
+        self.loop = loop
+        self.app = loaded.app
+        self.app_state = app_state
+        self.clock = Clock(config.server_header)
+        self.counters = Counters()
+        self.connections: set[HttpConnection] = set()
+        self.draining = False
+        # Set by wait_drained; resolved by the connection that closes last.
+        self.all_closed: asyncio.Future[None] | None = None
+        self.keep_alive = config.keep_alive > 0
+        # Before the first request a connection gets the header timeout; after
+        # a response, the keep-alive timeout.
+        self.idle_timeout = config.keep_alive if self.keep_alive else config.header_timeout
+        self.header_timeout = config.header_timeout or float("inf")
+        self.body_timeout = config.body_timeout or float("inf")
+        self.send_timeout = config.send_timeout or float("inf")
+        line = config.limit_request_line or _UNLIMITED_LINE
+        self.limit_target = line - _REQUEST_LINE_OVERHEAD
+        self.limit_fields = config.limit_request_fields or 2**31
+        self.limit_field_size = config.limit_request_field_size or 2**31
+        self.limit_headers = config.limit_request_headers
+        self.limit_body = config.limit_request_body
+        self.limit_concurrency = config.limit_concurrency
+        self.access_log = AccessLog(config.access_logfile, config.access_logformat)
+        self.exchange_class: type[Exchange] = _exchange_class(config, loaded)
+        self.wsgi_template: dict[str, Any] = {}
+        if loaded.interface == "wsgi":
+            from prefork.wsgi.environ import template
+
+            self.wsgi_template = template(config, workers)
+
+    def sweep(self) -> None:
+        """Once a second: refresh the clock and close connections past a deadline."""
+        clock = self.clock
+        clock.tick()
+        now = clock.now
+        for conn in list(self.connections):
+            if conn.read_deadline < now:
+                conn.read_timeout()
+            if conn.write_deadline < now:
+                conn.write_timeout()
+
+
+def _exchange_class(config: Config, loaded: LoadedApp) -> type[Exchange]:
+    if loaded.interface == "asgi":
+        from prefork.asgi.http import ASGIExchange
+
+        return ASGIExchange
+    if config.threads > 1:
+        from prefork.wsgi.threaded import ThreadedWSGIExchange
+
+        return ThreadedWSGIExchange
+    from prefork.wsgi.inline import InlineWSGIExchange
+
+    return InlineWSGIExchange
+
+
+class HttpServer:
+    """Serves HTTP on inherited listening sockets until drained or aborted."""
+
+    def __init__(
+        self,
+        config: Config,
+        loaded: LoadedApp,
+        loop: asyncio.AbstractEventLoop,
+        state: dict[str, Any],
+        workers: int = 1,
+    ) -> None:
+        self.state = ServerState(config, loaded, loop, state, workers)
+        self.counters = self.state.counters
+        self.loop = loop
+        self.config = config
+        self.servers: list[asyncio.AbstractServer] = []
+        self._ticker: asyncio.TimerHandle | None = None
+        self._ssl = _ssl_context(config)
+        if config.threads > 1 and loaded.interface == "wsgi":
+            from prefork.wsgi.threaded import start_pool
+
+            start_pool(self.state, config.threads)
+
+    async def start(self, sockets: Sequence[socket.socket]) -> None:
+        state = self.state
+        for sock in sockets:
+            ssl_context = self._ssl if sock.family != socket.AF_UNIX else None
+            server = await self.loop.create_server(
+                lambda: HttpConnection(state),
+                sock=sock,
+                backlog=self.config.backlog,
+                ssl=ssl_context,
+            )
+            self.servers.append(server)
+        self._tick()
+
+    def _tick(self) -> None:
+        self.state.sweep()
+        self._ticker = self.loop.call_later(1.0, self._tick)
+
+    def begin_drain(self) -> None:
+        """Stop accepting; every connection closes after its current or next response.
+
+        Idle keep-alive connections stay open until their keep-alive deadline, so
+        a client that is sending a request right now still gets its answer
+        (with `Connection: close`) instead of a reset.
+        """
+        state = self.state
+        state.draining = True
+        for server in self.servers:
+            server.close()
+        for conn in state.connections:
+            for exchange in conn.pipeline:
+                exchange.keep_alive = False
+            if not conn.pipeline and not conn.in_head:
+                conn.read_deadline = min(conn.read_deadline, state.clock.now + state.idle_timeout)
+
+    async def wait_drained(self, timeout: float) -> bool:
+        """Wait until every connection closed (True) or `timeout` passed (False)."""
+        state = self.state
+        if state.connections:
+            state.all_closed = self.loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(state.all_closed), timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    def abort(self) -> None:
+        for server in self.servers:
+            server.close()
+        for conn in list(self.state.connections):
+            conn.transport.abort()
+        if self._ticker is not None:
+            self._ticker.cancel()
+
+
+def _ssl_context(config: Config) -> ssl.SSLContext | None:
+    if not config.certfile or not config.keyfile:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.certfile, config.keyfile)
+    return context

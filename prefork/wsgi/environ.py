@@ -1,0 +1,72 @@
+"""PEP 3333 environ construction.
+
+The keys that never change within a worker are built once (`template`); a
+request copies that dict and adds its own keys.  Header names map to CGI keys
+(`user-agent` -> `HTTP_USER_AGENT`) through a bounded cache, since a worker
+sees the same few dozen names over and over.  Header names with underscores
+never get here (the connection drops them), so `X_Foo` cannot pose as `X-Foo`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Final
+from urllib.parse import unquote_to_bytes
+
+from prefork.config import Config
+from prefork.http.response import SERVER_SOFTWARE
+from prefork.wsgi.file_wrapper import FileWrapper
+
+_KEY_CACHE_MAX: Final = 1024
+_keys: dict[bytes, str] = {
+    b"content-type": "CONTENT_TYPE",
+    b"content-length": "CONTENT_LENGTH",
+}
+
+
+def template(config: Config, workers: int) -> dict[str, Any]:
+    return {
+        "SCRIPT_NAME": config.root_path.rstrip("/"),
+        "SERVER_SOFTWARE": SERVER_SOFTWARE,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "https" if config.certfile else "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": config.threads > 1,
+        "wsgi.multiprocess": workers > 1,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": FileWrapper,
+    }
+
+
+def header_key(name: bytes) -> str:
+    key = _keys.get(name)
+    if key is None:
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        if len(_keys) < _KEY_CACHE_MAX:
+            _keys[name] = key
+    return key
+
+
+def add_headers(environ: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
+    for name, value in headers:
+        key = _keys.get(name) or header_key(name)
+        text = value.decode("latin-1")
+        if key in environ:
+            # RFC 9110 5.3: repeated fields combine with commas (cookies with "; ").
+            separator = "; " if key == "HTTP_COOKIE" else ","
+            environ[key] += separator + text
+        else:
+            environ[key] = text
+
+
+def split_target(target: bytes) -> tuple[str, str]:
+    """PATH_INFO (percent-decoded, as latin-1 text per PEP 3333) and QUERY_STRING."""
+    raw_path, _, query = target.partition(b"?")
+    if raw_path[:1] != b"/":
+        after_scheme = raw_path.split(b"://", 1)[-1]
+        slash = after_scheme.find(b"/")
+        raw_path = after_scheme[slash:] if slash >= 0 else b"/"
+    if b"%" in raw_path:
+        raw_path = unquote_to_bytes(raw_path)
+    return raw_path.decode("latin-1"), query.decode("latin-1")

@@ -1,0 +1,171 @@
+"""What inline and threaded WSGI share: environ, start_response, the response head.
+
+PEP 3333 rules enforced here: start_response may be called again only with
+exc_info, and then only before the head is sent (after that, the original
+exception is re-raised into the app); the status is "NNN reason"; header
+names and values are latin-1 text without CR, LF or NUL.  The iterable's
+close() is always called (callers use `close_iterable`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Final
+
+from prefork.http import response
+from prefork.http.exchange import Exchange
+from prefork.http.response import InvalidResponseHeader
+from prefork.wsgi import environ as wsgi_environ
+
+LOGGER: Final = logging.getLogger("prefork")
+
+_STATUS: Final = re.compile(r"[1-9]\d\d [^\r\n\0]*")
+_STATUS_CACHE_MAX: Final = 256
+_status_lines: dict[str, bytes] = {}
+_VALID_NAMES_MAX: Final = 1024
+_valid_names: set[str] = set()
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+WriteCallable = Callable[[bytes], None]
+
+
+def status_line(status: str) -> bytes:
+    line = _status_lines.get(status)
+    if line is None:
+        if not isinstance(status, str) or not _STATUS.fullmatch(status):
+            raise InvalidResponseHeader(f"invalid WSGI status {status!r}")
+        line = b"HTTP/1.1 " + status.encode("latin-1") + b"\r\n"
+        if len(_status_lines) < _STATUS_CACHE_MAX:
+            _status_lines[status] = line
+    return line
+
+
+def header_block(headers: list[tuple[str, str]]) -> bytes:
+    try:
+        for name, _ in headers:
+            if name not in _valid_names:
+                response.check_name(name.encode("latin-1"))
+                if len(_valid_names) < _VALID_NAMES_MAX:
+                    _valid_names.add(name)
+        block = "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("latin-1")
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InvalidResponseHeader(f"invalid WSGI response headers: {exc!s:.200}") from None
+    response.check_block(block, len(headers))
+    return block
+
+
+class WSGIExchange(Exchange):
+    __slots__ = (
+        "body_sent",
+        "chunked",
+        "closed",
+        "head_sent",
+        "response_headers",
+        "start_time",
+        "status_text",
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.status_text: str | None = None
+        self.response_headers: list[tuple[str, str]] = []
+        self.head_sent = False
+        self.chunked = False
+        self.closed = False
+        self.body_sent = 0
+        self.start_time = 0.0
+
+    def environ(self, wsgi_input: Any) -> dict[str, Any]:
+        conn = self.conn
+        state = conn.state
+        environ: dict[str, Any] = state.wsgi_template.copy()
+        path, query = wsgi_environ.split_target(self.target)
+        sockname = conn.sockname
+        client = conn.client
+        environ["REQUEST_METHOD"] = self.method.decode("ascii")
+        environ["PATH_INFO"] = path
+        environ["QUERY_STRING"] = query
+        environ["SERVER_PROTOCOL"] = "HTTP/" + self.version
+        environ["SERVER_NAME"] = sockname[0] if sockname else "localhost"
+        environ["SERVER_PORT"] = str(sockname[1]) if sockname else "80"
+        if client:
+            environ["REMOTE_ADDR"] = client[0]
+            environ["REMOTE_PORT"] = str(client[1])
+        else:
+            environ["REMOTE_ADDR"] = "127.0.0.1"  # unix socket: the peer is local
+        environ["wsgi.input"] = wsgi_input
+        wsgi_environ.add_headers(environ, self.headers)
+        return environ
+
+    def start_response(
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: ExcInfo | None = None,
+    ) -> WriteCallable:
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # break the traceback reference cycle (PEP 3333)
+        elif self.status_text is not None:
+            raise RuntimeError("start_response called twice without exc_info")
+        status_line(status)  # validate now, so the error points at the app's call
+        self.status_text = status
+        self.response_headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def head(self, length: int) -> bytes:
+        """The response head for a body of `length` bytes (-1: streamed)."""
+        if self.status_text is None:
+            raise RuntimeError("the application did not call start_response")
+        block = header_block(self.response_headers)
+        block, self.chunked, self.keep_alive = response.finish_head(
+            block, self.version, self.keep_alive, length
+        )
+        self.head_sent = True
+        self.status = int(self.status_text[:3])
+        return status_line(self.status_text) + self.conn.state.clock.default_headers + block
+
+    def frame(self, data: bytes) -> bytes:
+        if self.chunked:
+            return response.chunk(data)
+        return data
+
+    def log_access(self) -> None:
+        access_log = self.conn.state.access_log
+        if access_log.enabled:
+            headers = [
+                (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in self.response_headers
+            ]
+            access_log.log(self.access_entry(self.start_time, self.body_sent, headers))
+
+    def failed(self, exc: BaseException) -> bytes | None:
+        """Log an app failure; the bytes to send if no response left yet, else None."""
+        LOGGER.error("Exception in WSGI application", exc_info=exc)
+        if self.head_sent:
+            return None
+        self.keep_alive = False
+        self.status = 500
+        self.head_sent = True
+        return response.error_500(self.conn.state.clock.default_headers)
+
+    def begin(self) -> None:
+        self.start_time = time.time()
+
+
+def close_iterable(result: Iterable[bytes] | None) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            LOGGER.exception("Exception in the WSGI iterable's close()")

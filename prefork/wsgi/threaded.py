@@ -1,0 +1,198 @@
+"""WSGI on a pool of threads per worker (`--threads N`, N > 1).
+
+The event loop thread keeps parsing and writing; the app runs on a pool
+thread.  The request body streams to the app through `ThreadedInput`
+(bounded: reading from the socket pauses past the high-water mark), and
+`Expect: 100-continue` is answered only when the app first reads.  Every
+write goes through the loop thread and waits until the socket has drained,
+so a slow client slows the app instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from prefork.http.response import CHUNKED_END, CONTINUE_100
+from prefork.wsgi.exchange import WSGIExchange, close_iterable
+
+if TYPE_CHECKING:
+    from prefork.http.server import ServerState
+
+_HEAD = b"HEAD"
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def start_pool(state: ServerState, threads: int) -> None:
+    _pools[id(state)] = ThreadPoolExecutor(threads, thread_name_prefix="prefork-wsgi")
+
+
+class ThreadedInput:
+    """wsgi.input fed by the loop thread, read by the app's thread."""
+
+    def __init__(self, exchange: ThreadedWSGIExchange) -> None:
+        self.exchange = exchange
+        self.buffer = bytearray()
+        self.complete = exchange.body_complete
+        self.closed = False
+        self.cond = threading.Condition()
+        self.asked_continue = False
+
+    # -- loop thread ---------------------------------------------------------
+    def feed(self, data: bytes) -> int:
+        with self.cond:
+            self.buffer += data
+            self.cond.notify_all()
+            return len(self.buffer)
+
+    def finish(self, closed: bool = False) -> None:
+        with self.cond:
+            self.complete = True
+            self.closed = self.closed or closed
+            self.cond.notify_all()
+
+    # -- app thread ----------------------------------------------------------
+    def _fill(self, wanted: int) -> None:
+        """Block until `wanted` bytes are buffered (-1: all of them) or the body ended."""
+        exchange = self.exchange
+        if not self.asked_continue and exchange.expect_continue:
+            self.asked_continue = True
+            exchange.call_soon(exchange.conn.transport.write, CONTINUE_100)
+        with self.cond:
+            while not self.complete and (wanted < 0 or len(self.buffer) < wanted):
+                self.cond.wait()
+
+    def _take(self, size: int) -> bytes:
+        with self.cond:
+            if size < 0 or size >= len(self.buffer):
+                data = bytes(self.buffer)
+                self.buffer.clear()
+            else:
+                data = bytes(self.buffer[:size])
+                del self.buffer[:size]
+        self.exchange.call_soon(self.exchange.conn.resume_body)
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        size = -1 if size is None else size
+        self._fill(size)
+        return self._take(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        size = -1 if size is None else size
+        while True:
+            with self.cond:
+                newline = self.buffer.find(b"\n")
+                enough = 0 <= size <= len(self.buffer)
+                if newline >= 0 or self.complete or enough:
+                    end = newline + 1 if newline >= 0 else len(self.buffer)
+                    if size >= 0:
+                        end = min(end, size)
+                    break
+            self._fill(len(self.buffer) + 1)
+        return self._take(end)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines = []
+        total = 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> ThreadedInput:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class ThreadedWSGIExchange(WSGIExchange):
+    __slots__ = ("input",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.input = ThreadedInput(self)
+
+    def call_soon(self, callback: Any, *args: Any) -> None:
+        self.conn.state.loop.call_soon_threadsafe(callback, *args)
+
+    # -- loop thread ---------------------------------------------------------
+    def start(self) -> None:
+        self.begin()
+        pool = _pools[id(self.conn.state)]
+        pool.submit(self._run)
+
+    def feed_body(self, data: bytes) -> None:
+        self.conn.pause_body(self.input.feed(data))
+
+    def body_done(self) -> None:
+        self.input.finish()
+
+    def disconnected(self) -> None:
+        self.closed = True
+        self.input.finish(closed=True)
+
+    async def _write(self, data: bytes) -> None:
+        if data and not self.closed:
+            self.conn.transport.write(data)
+            await self.conn.drain()
+
+    def _done(self, failure: bytes | None, broken: bool) -> None:
+        """Back on the loop thread: the app is finished with this request."""
+        if failure is not None and not self.closed:
+            self.conn.transport.write(failure)
+        elif broken:
+            self.conn.close()  # the response was under way: its framing is lost
+        self.log_access()
+        self.conn.exchange_done(self)
+
+    # -- app thread ----------------------------------------------------------
+    def _send(self, data: bytes) -> None:
+        if self.closed:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._write(data), self.conn.state.loop)
+        future.result()
+
+    def write(self, data: bytes) -> None:
+        if not self.head_sent:
+            self._send(self.head(-1))
+        if data:
+            self.body_sent += len(data)
+            if self.method != _HEAD:
+                self._send(self.frame(data))
+
+    def _run(self) -> None:
+        result: Iterable[bytes] | None = None
+        failure: bytes | None = None
+        broken = False
+        try:
+            result = self.conn.state.app(self.environ(self.input), self.start_response)
+            if type(result) is list and not self.head_sent:
+                body = b"".join(result)
+                head = self.head(len(body))
+                self.body_sent = len(body)
+                self._send(head if self.method == _HEAD else head + body)
+            else:
+                for data in result:
+                    if self.closed:
+                        break
+                    self.write(data)
+                if not self.head_sent:
+                    self._send(self.head(0))
+                elif self.chunked and self.method != _HEAD:
+                    self._send(CHUNKED_END)
+        except Exception as exc:
+            failure = self.failed(exc)
+            broken = failure is None
+        finally:
+            close_iterable(result)
+            self.call_soon(self._done, failure, broken)
