@@ -37,7 +37,7 @@ EXPECT: Final = b"expect"
 SPECIAL_NAMES: Final = frozenset({HOST, CONTENT_LENGTH, TRANSFER_ENCODING, EXPECT})
 
 # RFC 3986 authority characters: reg-name, IP literals, port.
-_HOST_CHARS: Final = (
+HOST_CHARS: Final = (
     b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:[]%"
 )
 _TOKEN_CHARS: Final = (
@@ -66,7 +66,7 @@ def check_head(
         raise ProtocolError(505, f"HTTP/{version} is not supported")
     if version == "1.1" and hosts != 1:
         raise ProtocolError(400, "missing Host header" if hosts == 0 else "more than one Host")
-    if hosts and host.translate(None, _HOST_CHARS):
+    if hosts and host.translate(None, HOST_CHARS):
         raise ProtocolError(400, "invalid Host header")
     first = target[:1]
     if first != b"/" and not _other_target_form(method, target):
@@ -100,3 +100,9 @@ def _check_transfer_encoding(value: bytes, version: str) -> None:
 def method_status(method: bytes) -> int:
     """The status for a method llhttp refused: a well-formed but unknown one is 501."""
     return 501 if method and not method.translate(None, _TOKEN_CHARS) else 400
+
+
+def check_field_sizes(headers: list[tuple[bytes, bytes]], limit: int) -> None:
+    for name, value in headers:
+        if len(name) + len(value) > limit:
+            raise ProtocolError(431, "header field too large")

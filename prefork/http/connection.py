@@ -27,14 +27,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import httptools
 
 from prefork.errors import ProtocolError
 from prefork.http import checks
 from prefork.http.exchange import Exchange
-from prefork.http.response import STATUS_LINES
+from prefork.http.response import CONTINUE_100, STATUS_LINES
 
 if TYPE_CHECKING:
     from prefork.http.server import ServerState
@@ -49,6 +49,7 @@ BODY_HIGH_WATER: Final = 65536
 
 class HttpConnection(asyncio.Protocol):
     __slots__ = (
+        "adapter_cache",
         "body_size",
         "client",
         "closing",
@@ -56,12 +57,12 @@ class HttpConnection(asyncio.Protocol):
         "current",
         "drain_waiters",
         "expect",
+        "fed",
         "head_bytes",
         "headers",
         "host",
         "hosts",
         "in_head",
-        "nfields",
         "parser",
         "pending_error",
         "pipeline",
@@ -90,19 +91,22 @@ class HttpConnection(asyncio.Protocol):
         self.drain_waiters: list[asyncio.Future[None]] = []
         self.read_deadline = INF
         self.write_deadline = INF
+        # Whatever the interface adapter computes once per connection (the WSGI
+        # environ keys that only depend on the socket).
+        self.adapter_cache: Any = None
         self.client: tuple[str, int] | None = None
         self.sockname: tuple[str, int] | None = None
         self.in_head = False
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
-        self.nfields = 0
         self.head_bytes = 0
+        self.fed = 0
         self.hosts = 0
         self.host = b""
         self.transfer_encoding: bytes | None = None
         self.content_length = -1
         self.expect = False
-        self.body_size = 0
+        self.body_size = 0  # of the body being parsed, against --limit-request-body
 
     # -- asyncio.Protocol ------------------------------------------------------
 
@@ -135,6 +139,7 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        self.fed = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -148,9 +153,12 @@ class HttpConnection(asyncio.Protocol):
             self.reject(_parser_error(exc, data))
             return
         if self.in_head:
+            # Bytes fed while the head is incomplete: an upper bound of its size.
             self.head_bytes += len(data)
             if self.head_bytes > self.state.limit_headers:
                 self.reject(ProtocolError(431, "request header block too large"))
+        else:
+            self.head_bytes = 0
 
     def eof_received(self) -> bool | None:
         # A half-closed client may still read the responses it is owed.
@@ -173,13 +181,10 @@ class HttpConnection(asyncio.Protocol):
         self.in_head = True
         self.url = b""
         self.headers = []
-        self.nfields = 0
-        self.head_bytes = 0
         self.hosts = 0
         self.transfer_encoding = None
         self.content_length = -1
         self.expect = False
-        self.body_size = 0
         self.read_deadline = self.state.clock.now + self.state.header_timeout
 
     def on_url(self, url: bytes) -> None:
@@ -189,20 +194,16 @@ class HttpConnection(asyncio.Protocol):
             raise ProtocolError(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self.in_head:
-            return  # a trailer field: never shown to the app as a request header
-        state = self.state
-        nfields = self.nfields = self.nfields + 1
-        if nfields > state.limit_fields:
-            raise ProtocolError(431, "too many header fields")
-        if len(name) + len(value) > state.limit_field_size:
-            raise ProtocolError(431, "header field too large")
-        name = name.lower()
-        if name in checks.SPECIAL_NAMES:
-            self._special_header(name, value)
-        elif b"_" in name:
-            return  # Content_Length would become CONTENT_LENGTH in WSGI: drop, like nginx
-        self.headers.append((name, value))
+        # Hot: called per field.  Counting and size limits are checked once per
+        # block in on_headers_complete; the block limit bounds memory meanwhile.
+        if self.in_head:
+            name = name.lower()
+            if name in checks.SPECIAL_NAMES:
+                self._special_header(name, value)
+            elif b"_" in name:
+                return  # Content_Length would become CONTENT_LENGTH in WSGI: drop, like nginx
+            self.headers.append((name, value))
+        # else: a trailer field, never shown to the app as a request header
 
     def _special_header(self, name: bytes, value: bytes) -> None:
         if name == checks.HOST:
@@ -224,42 +225,62 @@ class HttpConnection(asyncio.Protocol):
         parser = self.parser
         method = parser.get_method()
         version = parser.get_http_version()
-        checks.check_head(
-            method,
-            self.url,
-            version,
-            self.hosts,
-            self.host,
-            self.transfer_encoding,
-            self.content_length,
-            state.limit_body,
-        )
-        has_body = self.transfer_encoding is not None or self.content_length > 0
-        keep_alive = parser.should_keep_alive() and not state.draining and state.keep_alive
-        exchange = state.exchange_class(
-            self,
-            method,
-            self.url,
-            version,
-            self.headers,
-            keep_alive,
-            self.expect and has_body,
-            not has_body,
-        )
-        state.counters.requests += 1
-        state.counters.inflight += 1
-        if state.limit_concurrency and state.counters.inflight > state.limit_concurrency:
-            state.counters.inflight -= 1
+        url = self.url
+        headers = self.headers
+        if len(headers) > state.limit_fields:
+            raise ProtocolError(431, "too many header fields")
+        if self.head_bytes + self.fed > state.limit_field_size:
+            # Only a block this large can hold a field over the limit.
+            checks.check_field_sizes(headers, state.limit_field_size)
+        # The common request passes these in a few C-level operations; anything
+        # unusual goes through the full diagnosis, which raises or accepts it.
+        content_length = self.content_length
+        if (
+            version != "1.1"
+            or self.hosts != 1
+            or url[:1] != b"/"
+            or self.transfer_encoding is not None
+            or b"#" in url
+            or self.host.translate(None, checks.HOST_CHARS)
+            or (state.limit_body and content_length > state.limit_body)
+        ):
+            checks.check_head(
+                method,
+                url,
+                version,
+                self.hosts,
+                self.host,
+                self.transfer_encoding,
+                content_length,
+                state.limit_body,
+            )
+        counters = state.counters
+        counters.requests += 1
+        if state.limit_concurrency and counters.inflight >= state.limit_concurrency:
             raise ProtocolError(503, "server busy")
-        self.read_deadline = state.clock.now + state.body_timeout if has_body else INF
-        self.current = exchange if has_body else None
+        counters.inflight += 1
+        keep_alive = state.keep_alive and not state.draining and parser.should_keep_alive()
+        exchange = state.exchange_class(self, method, url, version, headers, keep_alive)
         pipeline = self.pipeline
         pipeline.append(exchange)
-        if len(pipeline) == 1:
-            if exchange.streams_body or not has_body:
+        if self.transfer_encoding is not None or content_length > 0:
+            exchange.body_complete = False
+            if self.expect and exchange.streams_body:
+                exchange.expect_continue = True  # sent when the app first reads
+            elif self.expect and len(pipeline) == 1:
+                self.transport.write(CONTINUE_100)  # the body is read before the app runs
+            self.current = exchange
+            self.body_size = 0
+            self.read_deadline = state.clock.now + state.body_timeout
+            if len(pipeline) == 1 and exchange.streams_body:
                 exchange.started = True
                 exchange.start()
-        elif not self.reading_paused:
+        else:
+            self.read_deadline = INF
+            if len(pipeline) == 1:
+                exchange.started = True
+                exchange.start()
+        if len(pipeline) > 1 and not self.reading_paused:
             self.reading_paused = True
             self.transport.pause_reading()
 

@@ -35,7 +35,6 @@ class Exchange:
         "headers",
         "keep_alive",
         "method",
-        "response_bytes",
         "started",
         "status",
         "target",
@@ -50,8 +49,6 @@ class Exchange:
         version: str,
         headers: list[tuple[bytes, bytes]],
         keep_alive: bool,
-        expect_continue: bool,
-        body_complete: bool,
     ) -> None:
         self.conn = conn
         self.method = method
@@ -59,11 +56,11 @@ class Exchange:
         self.version = version
         self.headers = headers
         self.keep_alive = keep_alive
-        self.expect_continue = expect_continue
-        self.body_complete = body_complete
+        # The connection sets these two when the request has a body.
+        self.body_complete = True
+        self.expect_continue = False
         self.started = False
         self.status = 0  # the status sent, for the access log; 0 until then
-        self.response_bytes = 0
 
     def start(self) -> None:
         raise NotImplementedError

@@ -14,7 +14,7 @@ from __future__ import annotations
 import http
 import time
 from email.utils import formatdate
-from typing import Final
+from typing import Any, Final, NamedTuple
 
 from prefork import __version__
 
@@ -88,21 +88,55 @@ class Clock:
 SERVER_SOFTWARE: Final = f"prefork/{__version__}"
 
 
-def finish_head(
-    block: bytes, version: str, keep_alive: bool, length: int
-) -> tuple[bytes, bool, bool]:
-    """Add the framing lines the app did not set; return (block, chunked, keep_alive).
+class AppHead(NamedTuple):
+    """The app's header lines, validated, and what they say about framing."""
 
-    `block` holds the app's validated header lines; `length` is the whole
-    body's size when known, else -1.  The app may set Content-Length and
-    `Connection: close`; Transfer-Encoding is the server's business (RFC 9112
-    6.1 makes it hop-by-hop), so an app setting it is refused.
-    """
+    block: bytes
+    has_length: bool
+    closes: bool  # the app set `Connection: close`
+
+
+# Apps send the same few header lists over and over (same content type, same
+# length for the same page); validating each list once makes the steady state
+# one tuple hash and one dict lookup.  Bounded: cleared when full.
+_HEADS_MAX: Final = 512
+_heads: dict[Any, AppHead] = {}
+
+
+def cached_head(key: Any) -> AppHead | None:
+    try:
+        return _heads.get(key)
+    except TypeError:  # e.g. headers given as lists: valid, just not cacheable
+        return None
+
+
+def app_head(key: Any, block: bytes, lines: int) -> AppHead:
+    """Validate a rendered header block of `lines` lines and remember it under `key`."""
+    check_block(block, lines)
     lowered = b"\n" + block.lower()
-    chunked = False
     if b"\ntransfer-encoding:" in lowered:
+        # RFC 9112 6.1: a hop-by-hop matter; the server decides the transfer coding.
         raise InvalidResponseHeader("Transfer-Encoding is set by the server, not the app")
-    if b"\ncontent-length:" in lowered:
+    at = lowered.find(b"\nconnection:")
+    closes = at >= 0 and b"close" in lowered[at : lowered.find(b"\r", at)]
+    head = AppHead(block, b"\ncontent-length:" in lowered, closes)
+    try:
+        if len(_heads) >= _HEADS_MAX:
+            _heads.clear()
+        _heads[key] = head
+    except TypeError:
+        pass
+    return head
+
+
+def frame(head: AppHead, version: str, keep_alive: bool, length: int) -> tuple[bytes, bool, bool]:
+    """Complete the head with the framing lines; return (lines + blank line, chunked, keep_alive).
+
+    `length` is the whole body's size when known, else -1 (streamed).
+    """
+    block = head.block
+    chunked = False
+    if head.has_length:
         pass
     elif length >= 0:
         block += b"content-length: %d\r\n" % length
@@ -111,8 +145,7 @@ def finish_head(
         block += b"transfer-encoding: chunked\r\n"
     else:
         keep_alive = False  # HTTP/1.0 without a length: closing the connection ends the body
-    at = lowered.find(b"\nconnection:")
-    if at >= 0 and b"close" in lowered[at : lowered.find(b"\r", at)]:
+    if head.closes:
         keep_alive = False
     elif not keep_alive:
         block += b"connection: close\r\n"

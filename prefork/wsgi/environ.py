@@ -39,6 +39,22 @@ def template(config: Config, workers: int) -> dict[str, Any]:
     }
 
 
+def connection_environ(
+    template: dict[str, Any],
+    sockname: tuple[str, int] | None,
+    client: tuple[str, int] | None,
+) -> dict[str, Any]:
+    """The environ keys shared by every request of one connection."""
+    environ = template.copy()
+    environ["SERVER_NAME"] = sockname[0] if sockname else "localhost"
+    environ["SERVER_PORT"] = str(sockname[1]) if sockname else "80"
+    # A unix socket peer has no address; it is local by definition.
+    environ["REMOTE_ADDR"] = client[0] if client else "127.0.0.1"
+    if client:
+        environ["REMOTE_PORT"] = str(client[1])
+    return environ
+
+
 def header_key(name: bytes) -> str:
     key = _keys.get(name)
     if key is None:

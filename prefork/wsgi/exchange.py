@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Final
@@ -44,7 +43,11 @@ def status_line(status: str) -> bytes:
     return line
 
 
-def header_block(headers: list[tuple[str, str]]) -> bytes:
+def app_head(headers: list[tuple[str, str]]) -> response.AppHead:
+    key = tuple(headers)
+    cached = response.cached_head(key)
+    if cached is not None:
+        return cached
     try:
         for name, _ in headers:
             if name not in _valid_names:
@@ -54,49 +57,33 @@ def header_block(headers: list[tuple[str, str]]) -> bytes:
         block = "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("latin-1")
     except (TypeError, ValueError, AttributeError) as exc:
         raise InvalidResponseHeader(f"invalid WSGI response headers: {exc!s:.200}") from None
-    response.check_block(block, len(headers))
-    return block
+    return response.app_head(key, block, len(headers))
 
 
 class WSGIExchange(Exchange):
-    __slots__ = (
-        "body_sent",
-        "chunked",
-        "closed",
-        "head_sent",
-        "response_headers",
-        "start_time",
-        "status_text",
-    )
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.status_text: str | None = None
-        self.response_headers: list[tuple[str, str]] = []
-        self.head_sent = False
-        self.chunked = False
-        self.closed = False
-        self.body_sent = 0
-        self.start_time = 0.0
+    # Per-request state starts from these class defaults (see ASGIExchange).
+    status_text: str | None = None
+    response_headers: list[tuple[str, str]] = []  # noqa: RUF012 - never mutated
+    head_sent = False
+    # Set once the app produced body bytes: from then on the status and headers
+    # are decided even if not yet written (PEP 3333 on exc_info).
+    committed = False
+    chunked = False
+    closed = False
+    body_sent = 0
+    start_time = 0.0
 
     def environ(self, wsgi_input: Any) -> dict[str, Any]:
         conn = self.conn
-        state = conn.state
-        environ: dict[str, Any] = state.wsgi_template.copy()
-        path, query = wsgi_environ.split_target(self.target)
-        sockname = conn.sockname
-        client = conn.client
+        base: dict[str, Any] | None = conn.adapter_cache
+        if base is None:
+            base = conn.adapter_cache = wsgi_environ.connection_environ(
+                conn.state.wsgi_template, conn.sockname, conn.client
+            )
+        environ = base.copy()
+        environ["PATH_INFO"], environ["QUERY_STRING"] = wsgi_environ.split_target(self.target)
         environ["REQUEST_METHOD"] = self.method.decode("ascii")
-        environ["PATH_INFO"] = path
-        environ["QUERY_STRING"] = query
-        environ["SERVER_PROTOCOL"] = "HTTP/" + self.version
-        environ["SERVER_NAME"] = sockname[0] if sockname else "localhost"
-        environ["SERVER_PORT"] = str(sockname[1]) if sockname else "80"
-        if client:
-            environ["REMOTE_ADDR"] = client[0]
-            environ["REMOTE_PORT"] = str(client[1])
-        else:
-            environ["REMOTE_ADDR"] = "127.0.0.1"  # unix socket: the peer is local
+        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if self.version == "1.1" else "HTTP/1.0"
         environ["wsgi.input"] = wsgi_input
         wsgi_environ.add_headers(environ, self.headers)
         return environ
@@ -109,7 +96,7 @@ class WSGIExchange(Exchange):
     ) -> WriteCallable:
         if exc_info is not None:
             try:
-                if self.head_sent:
+                if self.head_sent or self.committed:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None  # break the traceback reference cycle (PEP 3333)
@@ -127,13 +114,12 @@ class WSGIExchange(Exchange):
         """The response head for a body of `length` bytes (-1: streamed)."""
         if self.status_text is None:
             raise RuntimeError("the application did not call start_response")
-        block = header_block(self.response_headers)
-        block, self.chunked, self.keep_alive = response.finish_head(
-            block, self.version, self.keep_alive, length
+        lines, self.chunked, self.keep_alive = response.frame(
+            app_head(self.response_headers), self.version, self.keep_alive, length
         )
         self.head_sent = True
         self.status = int(self.status_text[:3])
-        return status_line(self.status_text) + self.conn.state.clock.default_headers + block
+        return status_line(self.status_text) + self.conn.state.clock.default_headers + lines
 
     def frame(self, data: bytes) -> bytes:
         if self.chunked:
@@ -157,9 +143,6 @@ class WSGIExchange(Exchange):
         self.status = 500
         self.head_sent = True
         return response.error_500(self.conn.state.clock.default_headers)
-
-    def begin(self) -> None:
-        self.start_time = time.time()
 
 
 def close_iterable(result: Iterable[bytes] | None) -> None:

@@ -8,8 +8,8 @@ connections; `--threads N` moves the app to a thread pool instead.
 
 The body is collected before the app runs, in memory up to SPOOL_SIZE and in
 a temporary file beyond (so a large upload costs disk, not RAM), bounded by
---limit-request-body.  `Expect: 100-continue` is therefore answered as soon
-as the headers are accepted.
+--limit-request-body.  `Expect: 100-continue` is therefore answered by the
+connection as soon as the headers are accepted (Exchange.streams_body).
 
 If the client reads slower than the app produces, the rest of the iterable is
 consumed by a task that waits for the socket to drain between chunks, so a
@@ -21,10 +21,11 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
-from typing import IO, Any, Final
+from typing import IO, Final
 
-from prefork.http.response import CHUNKED_END, CONTINUE_100
+from prefork.http.response import CHUNKED_END
 from prefork.wsgi.exchange import WSGIExchange, close_iterable
 from prefork.wsgi.file_wrapper import FileWrapper
 
@@ -36,21 +37,17 @@ _HEAD: Final = b"HEAD"
 class InlineWSGIExchange(WSGIExchange):
     streams_body = False
 
-    __slots__ = ("body", "body_len", "spool")
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.body: list[bytes] = []
-        self.body_len = 0
-        self.spool: IO[bytes] | None = None
-        if self.expect_continue:
-            self.conn.transport.write(CONTINUE_100)
+    body: list[bytes] | None = None
+    body_len = 0
+    spool: IO[bytes] | None = None
 
     def feed_body(self, data: bytes) -> None:
         spool = self.spool
         if spool is not None:
             spool.write(data)
             return
+        if self.body is None:
+            self.body = []
         self.body.append(data)
         self.body_len += len(data)
         if self.body_len > SPOOL_SIZE:
@@ -70,14 +67,21 @@ class InlineWSGIExchange(WSGIExchange):
             spool.seek(0)
             return spool
         body = self.body
+        if body is None:
+            return io.BytesIO()
         return io.BytesIO(body[0] if len(body) == 1 else b"".join(body))
 
     def start(self) -> None:
-        self.begin()
+        state = self.conn.state
+        if state.access_log.enabled:
+            self.start_time = time.time()
         result: Iterable[bytes] | None = None
         try:
-            result = self.conn.state.app(self.environ(self._input()), self.start_response)
-            if not self._respond(result):
+            result = state.app(self.environ(self._input()), self.start_response)
+            if type(result) is list and not self.head_sent:
+                # What most frameworks return: one write, with a Content-Length.
+                self._send_whole(result[0] if len(result) == 1 else b"".join(result))
+            elif not self._respond(result):
                 return  # a task carries on writing, and finishes the exchange
         except Exception as exc:
             data = self.failed(exc)
@@ -88,10 +92,12 @@ class InlineWSGIExchange(WSGIExchange):
         self._finish(result)
 
     def _finish(self, result: Iterable[bytes] | None) -> None:
-        close_iterable(result)
+        if type(result) is not list:
+            close_iterable(result)
         if self.spool is not None:
             self.spool.close()
-        self.log_access()
+        if self.conn.state.access_log.enabled:
+            self.log_access()
         self.conn.exchange_done(self)
 
     def write(self, data: bytes) -> None:
@@ -118,9 +124,6 @@ class InlineWSGIExchange(WSGIExchange):
     def _respond(self, result: Iterable[bytes]) -> bool:
         """Send the response; False if a task was left to finish it."""
         if not self.head_sent:
-            if type(result) is list:  # what most frameworks return: one write, with a length
-                self._send_whole(result[0] if len(result) == 1 else b"".join(result))
-                return True
             if isinstance(result, FileWrapper):
                 done = self._sendfile(result)
                 if done is not None:
@@ -130,6 +133,7 @@ class InlineWSGIExchange(WSGIExchange):
             if first is None:
                 self._send_whole(b"")
                 return True
+            self.committed = bool(first)
             second = next(iterator, None)
             if second is None:
                 self._send_whole(first)

@@ -11,7 +11,9 @@ so a slow client slows the app instead of filling memory.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -36,8 +38,11 @@ class ThreadedInput:
     def __init__(self, exchange: ThreadedWSGIExchange) -> None:
         self.exchange = exchange
         self.buffer = bytearray()
-        self.complete = exchange.body_complete
+        self.complete = False
         self.closed = False
+        # Bytes the app is blocked waiting for: reading from the socket must not
+        # pause below this, or the app would wait forever.
+        self.wanted = 0
         self.cond = threading.Condition()
         self.asked_continue = False
 
@@ -62,8 +67,13 @@ class ThreadedInput:
             self.asked_continue = True
             exchange.call_soon(exchange.conn.transport.write, CONTINUE_100)
         with self.cond:
+            if self.complete or 0 <= wanted <= len(self.buffer):
+                return
+            self.wanted = sys.maxsize if wanted < 0 else wanted
+            exchange.call_soon(exchange.conn.resume_body)
             while not self.complete and (wanted < 0 or len(self.buffer) < wanted):
                 self.cond.wait()
+            self.wanted = 0
 
     def _take(self, size: int) -> bytes:
         with self.cond:
@@ -116,8 +126,6 @@ class ThreadedInput:
 
 
 class ThreadedWSGIExchange(WSGIExchange):
-    __slots__ = ("input",)
-
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.input = ThreadedInput(self)
@@ -127,12 +135,17 @@ class ThreadedWSGIExchange(WSGIExchange):
 
     # -- loop thread ---------------------------------------------------------
     def start(self) -> None:
-        self.begin()
+        if self.conn.state.access_log.enabled:
+            self.start_time = time.time()
+        if self.body_complete:
+            self.input.finish()
         pool = _pools[id(self.conn.state)]
         pool.submit(self._run)
 
     def feed_body(self, data: bytes) -> None:
-        self.conn.pause_body(self.input.feed(data))
+        buffered = self.input.feed(data)
+        if buffered >= self.input.wanted:
+            self.conn.pause_body(buffered)
 
     def body_done(self) -> None:
         self.input.finish()
@@ -152,7 +165,8 @@ class ThreadedWSGIExchange(WSGIExchange):
             self.conn.transport.write(failure)
         elif broken:
             self.conn.close()  # the response was under way: its framing is lost
-        self.log_access()
+        if self.conn.state.access_log.enabled:
+            self.log_access()
         self.conn.exchange_done(self)
 
     # -- app thread ----------------------------------------------------------
