@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from prefork import __version__, config
 from prefork.errors import EXIT_USAGE, ConfigError, PreforkError
@@ -58,22 +58,34 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=34, width=100)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other configuration error: argparse's default
+        # usage dump is some twenty lines above the one that matters.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="prefork",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=_Formatter,
         argument_default=argparse.SUPPRESS,
+        # No abbreviations: `--max` must not start meaning something else when
+        # a new flag sharing its prefix is added.
+        allow_abbrev=False,
     )
     parser.add_argument("app", nargs="?", metavar="APP", help="the application to serve")
     parser.add_argument("--version", action="version", version=f"prefork {__version__}")
     parser.add_argument(
-        "--check-config", action="store_true",
+        "--check-config",
+        action="store_true",
         help="validate the configuration and import the app, then exit (0 if all is well)",
     )
     parser.add_argument(
-        "--print-config", action="store_true",
+        "--print-config",
+        action="store_true",
         help="print the effective configuration as TOML and exit",
     )
     groups: dict[str, argparse._ArgumentGroup] = {}
@@ -91,7 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
         elif meta.repeatable:
             kwargs.update(action="append", metavar=meta.metavar)
         else:
-            kwargs.update(type=_flag_type(f.name, meta), metavar=meta.metavar)
+            metavar = meta.metavar
+            if metavar is None and isinstance(meta.parse, config.Choice):
+                metavar = "{" + ",".join(meta.parse.allowed) + "}"
+            kwargs.update(type=_flag_type(f.name, meta), metavar=metavar)
         group.add_argument(*meta.flags, **kwargs)
     return parser
 

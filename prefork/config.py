@@ -68,7 +68,7 @@ def setting(
 
 def parse_str(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError("expected a string")
+        raise ValueError("expected a string")  # noqa: TRY004 - parsers raise ValueError
     return value
 
 
@@ -80,7 +80,9 @@ def parse_optional_str(value: Any) -> str | None:
 def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
+    if not isinstance(value, str):
+        raise ValueError("expected true or false")  # noqa: TRY004 - parsers raise ValueError
+    text = value.strip().lower()
     if text in {"1", "true", "yes", "on"}:
         return True
     if text in {"0", "false", "no", "off"}:
@@ -90,7 +92,7 @@ def parse_bool(value: Any) -> bool:
 
 def _int(value: Any) -> int:
     if isinstance(value, bool):
-        raise ValueError("expected an integer")
+        raise ValueError("expected an integer")  # noqa: TRY004 - parsers raise ValueError
     if isinstance(value, int):
         return value
     text = str(value).strip()
@@ -116,7 +118,7 @@ def parse_positive(value: Any) -> int:
 
 def parse_seconds(value: Any) -> float:
     if isinstance(value, bool):
-        raise ValueError("expected a number of seconds")
+        raise ValueError("expected a number of seconds")  # noqa: TRY004 - parsers raise ValueError
     try:
         seconds = float(value)
     except (TypeError, ValueError):
@@ -146,7 +148,7 @@ def parse_size(value: Any) -> int:
 def parse_workers(value: Any) -> str:
     """`max`, a positive count, or -N (max minus N, PM2's convention)."""
     text = str(value).strip().lower()
-    if text == "max" or re.fullmatch(r"-?\d+", text) and int(text) != 0:
+    if text == "max" or (re.fullmatch(r"-?\d+", text) and int(text) != 0):
         return text
     raise ValueError("expected a positive integer, 'max', or -N for max minus N")
 
@@ -157,7 +159,9 @@ def parse_umask(value: Any) -> int:
     else:
         text = str(value).strip()
         try:
-            number = int(text, 8 if text.startswith("0") and not text.startswith("0o") else 0)
+            # A bare leading zero means octal (022), as in chmod and gunicorn's docs;
+            # 0o, 0x and 0b prefixes are understood by int(text, 0).
+            number = int(text, 8 if re.fullmatch(r"0[0-7]+", text) else 0)
         except ValueError:
             raise ValueError("expected an octal mode such as 0o022 or 022") from None
     if not 0 <= number <= 0o777:
@@ -166,7 +170,9 @@ def parse_umask(value: Any) -> int:
 
 
 def parse_binds(value: Any) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else value
+    # One string may hold several addresses separated by commas (PREFORK_BIND);
+    # no address form contains a comma.
+    items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not items:
         raise ValueError("expected one or more addresses")
     binds = tuple(parse_str(item).strip() for item in items)
@@ -178,18 +184,33 @@ def parse_binds(value: Any) -> tuple[str, ...]:
 def parse_ip_list(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
-        raise ValueError("expected a comma-separated list of addresses, or *")
+        raise ValueError("expected a comma-separated list of addresses, or *")  # noqa: TRY004 - parsers raise ValueError
     return tuple(parse_str(item).strip() for item in items if str(item).strip())
 
 
-def choice(*allowed: str) -> Parser:
-    def parse_choice(value: Any) -> str:
-        text = str(value).strip().lower()
-        if text not in allowed:
-            raise ValueError("expected one of " + ", ".join(allowed))
-        return text
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """Parser for a setting with a fixed set of values; `allowed` feeds --help and docs."""
 
-    return parse_choice
+    allowed: tuple[str, ...]
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in self.allowed:
+            raise ValueError("expected one of " + ", ".join(self.allowed))
+        return value.strip().lower()
+
+
+def choice(*allowed: str) -> Choice:
+    return Choice(allowed)
+
+
+def parse_access_logformat(value: Any) -> str:
+    """A gunicorn access-log format, compiled now so a bad one fails at startup."""
+    from prefork.observe.accesslog import AccessLogFormatter
+
+    text = parse_str(value)
+    AccessLogFormatter(text)  # its ValueError says which conversion cannot work
+    return text
 
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
@@ -198,55 +219,80 @@ LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 DEFAULT_ACCESS_LOG_FORMAT: Final = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
 
-def _default_workers() -> str:
-    # Heroku and others export WEB_CONCURRENCY; gunicorn and uvicorn honour it too.
-    return os.environ.get("WEB_CONCURRENCY", "1")
-
-
 @dataclass(frozen=True, slots=True)
 class Config:
     # -- application ---------------------------------------------------------
     app: str = setting(
-        "", parse=parse_str, section="Application", metavar="APP",
+        "",
+        parse=parse_str,
+        section="Application",
+        metavar="APP",
         doc="The application: `module:attr`, `module:attr.sub`, or a factory call "
         "`module:create_app()`.",
     )
     factory: bool = setting(
-        False, "--factory", parse=parse_bool, section="Application",
+        False,
+        "--factory",
+        parse=parse_bool,
+        section="Application",
         doc="Treat APP as a factory: call it with no arguments to get the application.",
     )
     chdir: str | None = setting(
-        None, "--chdir", parse=parse_optional_str, section="Application", metavar="DIR",
+        None,
+        "--chdir",
+        parse=parse_optional_str,
+        section="Application",
+        metavar="DIR",
         doc="Change to DIR before loading the application.",
     )
     app_dir: str | None = setting(
-        None, "--app-dir", parse=parse_optional_str, section="Application", metavar="DIR",
+        None,
+        "--app-dir",
+        parse=parse_optional_str,
+        section="Application",
+        metavar="DIR",
         doc="Put DIR first on sys.path when importing the application (default: the "
         "current directory).",
     )
     interface: str = setting(
-        "auto", "--interface", parse=choice("auto", "wsgi", "asgi", "asgi2"),
+        "auto",
+        "--interface",
+        parse=choice("auto", "wsgi", "asgi", "asgi2"),
         section="Application",
         doc="Application interface. `auto` detects it: a coroutine function or an object "
         "with an async `__call__` is ASGI 3, a class taking one argument is ASGI 2, "
         "anything else callable is WSGI.",
     )
     lifespan: str = setting(
-        "auto", "--lifespan", parse=choice("auto", "on", "off"), section="Application",
+        "auto",
+        "--lifespan",
+        parse=choice("auto", "on", "off"),
+        section="Application",
         doc="ASGI lifespan protocol. `auto` runs it and carries on if the app does not "
         "support it; `on` makes a failure fatal; `off` never runs it.",
     )
     preload: bool = setting(
-        False, "--preload", parse=parse_bool, section="Application",
+        False,
+        "--preload",
+        parse=parse_bool,
+        section="Application",
         doc="Import the application in the master before forking, so workers share its "
         "memory copy-on-write. Reload then re-executes the master (see docs/reload.md).",
     )
     root_path: str = setting(
-        "", "--root-path", parse=parse_str, section="Application", metavar="PATH",
+        "",
+        "--root-path",
+        parse=parse_str,
+        section="Application",
+        metavar="PATH",
         doc="Mount point of the application (WSGI SCRIPT_NAME, ASGI root_path).",
     )
     config: str | None = setting(
-        None, "-c", "--config", parse=parse_optional_str, section="Application",
+        None,
+        "-c",
+        "--config",
+        parse=parse_optional_str,
+        section="Application",
         metavar="FILE",
         doc="Config file (TOML). Default: ./prefork.toml if present, else the "
         "[tool.prefork] table of ./pyproject.toml.",
@@ -254,136 +300,237 @@ class Config:
 
     # -- server socket -------------------------------------------------------
     bind: tuple[str, ...] = setting(
-        ("127.0.0.1:8000",), "-b", "--bind", parse=parse_binds, section="Server socket",
-        metavar="ADDRESS", repeatable=True,
+        ("127.0.0.1:8000",),
+        "-b",
+        "--bind",
+        parse=parse_binds,
+        section="Server socket",
+        metavar="ADDRESS",
+        repeatable=True,
         doc="Where to listen: HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N. Repeat for "
-        "several. Port 0 picks a free port (printed in the banner).",
+        "several (a list in the config file, commas in the environment). Port 0 picks a "
+        "free port (printed in the banner).",
     )
     backlog: int = setting(
-        2048, "--backlog", parse=parse_positive, section="Server socket", metavar="N",
+        2048,
+        "--backlog",
+        parse=parse_positive,
+        section="Server socket",
+        metavar="N",
         doc="Listen queue length (gunicorn's default; the kernel caps it at somaxconn).",
     )
     reuse_port: bool = setting(
-        False, "--reuse-port", parse=parse_bool, section="Server socket",
+        False,
+        "--reuse-port",
+        parse=parse_bool,
+        section="Server socket",
         doc="Give each worker its own SO_REUSEPORT socket instead of sharing the master's. "
         "Spreads load more evenly; see docs/reload.md for the trade-off on reload.",
     )
     certfile: str | None = setting(
-        None, "--certfile", parse=parse_optional_str, section="Server socket",
-        metavar="FILE", doc="TLS certificate (PEM). Enables HTTPS on every TCP listener.",
+        None,
+        "--certfile",
+        parse=parse_optional_str,
+        section="Server socket",
+        metavar="FILE",
+        doc="TLS certificate (PEM). Enables HTTPS on every TCP listener.",
     )
     keyfile: str | None = setting(
-        None, "--keyfile", parse=parse_optional_str, section="Server socket",
-        metavar="FILE", doc="TLS private key (PEM).",
+        None,
+        "--keyfile",
+        parse=parse_optional_str,
+        section="Server socket",
+        metavar="FILE",
+        doc="TLS private key (PEM).",
     )
 
     # -- workers -------------------------------------------------------------
     workers: str = setting(
-        "1", "-w", "--workers", parse=parse_workers, section="Workers", metavar="N",
+        "1",
+        "-w",
+        "--workers",
+        parse=parse_workers,
+        section="Workers",
+        metavar="N",
         doc="Number of worker processes: a count, `max` (the CPUs this process may use, "
         "honouring affinity and a cgroup cpu.max quota) or -N (max minus N). Default: "
         "$WEB_CONCURRENCY if set, else 1.",
     )
     threads: int = setting(
-        1, "--threads", parse=parse_positive, section="Workers", metavar="N",
+        1,
+        "--threads",
+        parse=parse_positive,
+        section="Workers",
+        metavar="N",
         doc="WSGI only: run the application on a pool of N threads per worker. With 1 the "
         "app runs on the worker's event loop thread (fastest; one request at a time "
         "per worker, like gunicorn's sync worker, but keep-alive is cheap).",
     )
     timeout: float = setting(
-        30.0, "-t", "--timeout", parse=parse_seconds, section="Workers", metavar="SECONDS",
+        30.0,
+        "-t",
+        "--timeout",
+        parse=parse_seconds,
+        section="Workers",
+        metavar="SECONDS",
         doc="A worker silent for this long (its event loop blocked) is killed with SIGABRT, "
         "which dumps its tracebacks, then SIGKILL, and replaced. 0 disables.",
     )
     graceful_timeout: float = setting(
-        30.0, "--graceful-timeout", parse=parse_seconds, section="Workers",
+        30.0,
+        "--graceful-timeout",
+        parse=parse_seconds,
+        section="Workers",
         metavar="SECONDS",
         doc="How long a stopping or retiring worker may take to finish in-flight requests "
         "before it is killed.",
     )
     boot_timeout: float = setting(
-        60.0, "--boot-timeout", parse=parse_seconds, section="Workers", metavar="SECONDS",
+        60.0,
+        "--boot-timeout",
+        parse=parse_seconds,
+        section="Workers",
+        metavar="SECONDS",
         doc="How long a new worker may take to import the app and finish lifespan startup.",
     )
     max_requests: int = setting(
-        0, "--max-requests", parse=parse_count, section="Workers", metavar="N",
+        0,
+        "--max-requests",
+        parse=parse_count,
+        section="Workers",
+        metavar="N",
         doc="Replace a worker (gracefully) after it served N requests. 0 disables.",
     )
     max_requests_jitter: int = setting(
-        0, "--max-requests-jitter", parse=parse_count, section="Workers", metavar="N",
-        doc="Add a random 0..N to --max-requests per worker so they do not all restart "
-        "together.",
+        0,
+        "--max-requests-jitter",
+        parse=parse_count,
+        section="Workers",
+        metavar="N",
+        doc="Add a random 0..N to --max-requests per worker so they do not all restart together.",
     )
     max_memory: int = setting(
-        0, "--max-memory", parse=parse_size, section="Workers", metavar="SIZE",
+        0,
+        "--max-memory",
+        parse=parse_size,
+        section="Workers",
+        metavar="SIZE",
         doc="Replace a worker (gracefully, never mid-request) when its memory (USS) stays "
         "above SIZE for three samples in a row, e.g. 512M. 0 disables.",
     )
     reload_batch: int = setting(
-        1, "--reload-batch", parse=parse_positive, section="Workers", metavar="N",
+        1,
+        "--reload-batch",
+        parse=parse_positive,
+        section="Workers",
+        metavar="N",
         doc="Workers replaced at once during a rolling reload. 1 keeps the most capacity "
         "serving; raise it to reload large pools faster.",
     )
 
     # -- HTTP ----------------------------------------------------------------
     keep_alive: float = setting(
-        5.0, "--keep-alive", parse=parse_seconds, section="HTTP", metavar="SECONDS",
+        5.0,
+        "--keep-alive",
+        parse=parse_seconds,
+        section="HTTP",
+        metavar="SECONDS",
         doc="Close a keep-alive connection idle for this long (uvicorn's default; nginx "
         "uses 75). 0 disables keep-alive.",
     )
     header_timeout: float = setting(
-        10.0, "--header-timeout", parse=parse_seconds, section="HTTP", metavar="SECONDS",
+        10.0,
+        "--header-timeout",
+        parse=parse_seconds,
+        section="HTTP",
+        metavar="SECONDS",
         doc="Time allowed to receive a complete request header block once its first byte "
         "arrived (slowloris defence; answered with 408).",
     )
     body_timeout: float = setting(
-        30.0, "--body-timeout", parse=parse_seconds, section="HTTP", metavar="SECONDS",
+        30.0,
+        "--body-timeout",
+        parse=parse_seconds,
+        section="HTTP",
+        metavar="SECONDS",
         doc="Longest pause allowed while receiving a request body (nginx "
         "client_body_timeout is 60).",
     )
     send_timeout: float = setting(
-        30.0, "--send-timeout", parse=parse_seconds, section="HTTP", metavar="SECONDS",
+        30.0,
+        "--send-timeout",
+        parse=parse_seconds,
+        section="HTTP",
+        metavar="SECONDS",
         doc="Close a connection whose client has not read any of the response for this "
         "long (nginx send_timeout is 60).",
     )
     limit_request_line: int = setting(
-        4094, "--limit-request-line", parse=parse_count, section="HTTP", metavar="BYTES",
+        4094,
+        "--limit-request-line",
+        parse=parse_count,
+        section="HTTP",
+        metavar="BYTES",
         doc="Longest request line (method, target, version), answered with 414. gunicorn's "
         "default. 0 means 65536.",
     )
     limit_request_fields: int = setting(
-        100, "--limit-request-fields", parse=parse_count, section="HTTP", metavar="N",
+        100,
+        "--limit-request-fields",
+        parse=parse_count,
+        section="HTTP",
+        metavar="N",
         doc="Most header fields in one request, answered with 431. gunicorn's default.",
     )
     limit_request_field_size: int = setting(
-        8190, "--limit-request-field_size", "--limit-request-field-size",
-        parse=parse_count, section="HTTP", metavar="BYTES",
-        doc="Longest single header field (name and value), answered with 431. gunicorn's "
-        "default.",
+        8190,
+        "--limit-request-field_size",
+        "--limit-request-field-size",
+        parse=parse_count,
+        section="HTTP",
+        metavar="BYTES",
+        doc="Longest single header field (name and value), answered with 431. gunicorn's default.",
     )
     limit_request_headers: int = setting(
-        65536, "--limit-request-headers", parse=parse_positive, section="HTTP",
+        65536,
+        "--limit-request-headers",
+        parse=parse_positive,
+        section="HTTP",
         metavar="BYTES",
         doc="Largest whole header block, answered with 431 (nginx's "
         "large_client_header_buffers allows 4 x 8 KiB; we allow 64 KiB).",
     )
     limit_request_body: int = setting(
-        0, "--limit-request-body", parse=parse_size, section="HTTP", metavar="SIZE",
+        0,
+        "--limit-request-body",
+        parse=parse_size,
+        section="HTTP",
+        metavar="SIZE",
         doc="Largest request body, answered with 413 (checked against Content-Length "
         "before reading, and while streaming chunked bodies). 0 means no limit, like "
         "gunicorn and uvicorn; nginx defaults to 1M.",
     )
     limit_concurrency: int = setting(
-        0, "--limit-concurrency", parse=parse_count, section="HTTP", metavar="N",
+        0,
+        "--limit-concurrency",
+        parse=parse_count,
+        section="HTTP",
+        metavar="N",
         doc="Most connections one worker holds; beyond it new requests get 503 with "
         "Retry-After. 0 means no limit.",
     )
     server_header: bool = setting(
-        True, "--server-header", parse=parse_bool, section="HTTP",
+        True,
+        "--server-header",
+        parse=parse_bool,
+        section="HTTP",
         doc="Send `Server: prefork` (use --no-server-header to omit it).",
     )
     forwarded_allow_ips: tuple[str, ...] = setting(
-        ("127.0.0.1", "::1"), "--forwarded-allow-ips", parse=parse_ip_list, section="HTTP",
+        ("127.0.0.1", "::1"),
+        "--forwarded-allow-ips",
+        parse=parse_ip_list,
+        section="HTTP",
         metavar="IPS",
         doc="Comma-separated proxy addresses trusted to set X-Forwarded-For and "
         "X-Forwarded-Proto; `*` trusts all.",
@@ -391,47 +538,90 @@ class Config:
 
     # -- logging -------------------------------------------------------------
     log_level: str = setting(
-        "info", "--log-level", parse=choice(*LOG_LEVELS), section="Logging", metavar="LEVEL",
+        "info",
+        "--log-level",
+        parse=choice(*LOG_LEVELS),
+        section="Logging",
+        metavar="LEVEL",
         doc="Error log level: " + ", ".join(LOG_LEVELS) + ".",
     )
     error_logfile: str = setting(
-        "-", "--error-logfile", "--log-file", parse=parse_str, section="Logging",
-        metavar="FILE", doc="Error log file; `-` is stderr. Reopened on SIGUSR1.",
+        "-",
+        "--error-logfile",
+        "--log-file",
+        parse=parse_str,
+        section="Logging",
+        metavar="FILE",
+        doc="Error log file; `-` is stderr. Reopened on SIGUSR1.",
     )
     access_logfile: str | None = setting(
-        None, "--access-logfile", parse=parse_optional_str, section="Logging",
+        None,
+        "--access-logfile",
+        parse=parse_optional_str,
+        section="Logging",
         metavar="FILE",
         doc="Access log file; `-` is stdout. Off unless given. Reopened on SIGUSR1.",
     )
     access_logformat: str = setting(
-        DEFAULT_ACCESS_LOG_FORMAT, "--access-logformat", parse=parse_str, section="Logging",
+        DEFAULT_ACCESS_LOG_FORMAT,
+        "--access-logformat",
+        parse=parse_access_logformat,
+        section="Logging",
         metavar="FORMAT",
         doc="gunicorn-compatible access log format; see docs/logging.md for the atoms.",
     )
 
     # -- process -------------------------------------------------------------
     name: str | None = setting(
-        None, "-n", "--name", parse=parse_optional_str, section="Process", metavar="NAME",
+        None,
+        "-n",
+        "--name",
+        parse=parse_optional_str,
+        section="Process",
+        metavar="NAME",
         doc="Name shown in process titles (`prefork: master [NAME]`) and logs.",
     )
     pid: str | None = setting(
-        None, "-p", "--pid", parse=parse_optional_str, section="Process", metavar="FILE",
+        None,
+        "-p",
+        "--pid",
+        parse=parse_optional_str,
+        section="Process",
+        metavar="FILE",
         doc="Write the master's pid to FILE (removed on exit).",
     )
     user: str | None = setting(
-        None, "-u", "--user", parse=parse_optional_str, section="Process", metavar="USER",
+        None,
+        "-u",
+        "--user",
+        parse=parse_optional_str,
+        section="Process",
+        metavar="USER",
         doc="Run workers as this user (name or uid); the master must start as root.",
     )
     group: str | None = setting(
-        None, "-g", "--group", parse=parse_optional_str, section="Process", metavar="GROUP",
+        None,
+        "-g",
+        "--group",
+        parse=parse_optional_str,
+        section="Process",
+        metavar="GROUP",
         doc="Run workers as this group (name or gid).",
     )
     umask: int = setting(
-        0o022, "-m", "--umask", parse=parse_umask, section="Process", metavar="MODE",
+        0o022,
+        "-m",
+        "--umask",
+        parse=parse_umask,
+        section="Process",
+        metavar="MODE",
         doc="umask of the master and workers; also decides unix socket permissions.",
     )
     control_socket: str | None = setting(
-        None, "--control-socket", parse=parse_optional_str, section="Process",
+        None,
+        "--control-socket",
+        parse=parse_optional_str,
+        section="Process",
         metavar="PATH",
         doc="Unix socket for `prefork status|reload|scale|stop`. Default: "
         "$XDG_RUNTIME_DIR/prefork/NAME.sock, else /tmp/prefork-UID/NAME.sock.",
@@ -465,10 +655,18 @@ def _parse(name: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: invalid value {value!r} for {name}: {exc}") from None
 
 
-def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+def _defaults_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    # Heroku and others export WEB_CONCURRENCY; gunicorn and uvicorn honour it too.
+    # Like gunicorn, it replaces the default only: a config file still wins.
     if "WEB_CONCURRENCY" in environ:
-        values["workers"] = _parse("workers", environ["WEB_CONCURRENCY"], "WEB_CONCURRENCY")
+        return {"workers": _parse("workers", environ["WEB_CONCURRENCY"], "WEB_CONCURRENCY")}
+    return {}
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    # Unknown PREFORK_* variables are ignored, not refused: the environment is
+    # shared with other programs and with prefork's own process plumbing.
+    values: dict[str, Any] = {}
     for f in SETTINGS:
         key = env_name(f.name)
         if key in environ:
@@ -479,7 +677,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 def find_config_file(explicit: str | None, cwd: Path) -> tuple[Path, bool] | None:
     """The config file to read and whether it is a pyproject.toml, or None."""
     if explicit:
-        path = Path(explicit)
+        path = cwd / explicit
         if not path.is_file():
             raise ConfigError(f"config file {explicit!r} not found")
         return path, path.name == "pyproject.toml"
@@ -501,16 +699,21 @@ def _from_file(path: Path, is_pyproject: bool) -> dict[str, Any]:
     table: Any = document
     prefix = ""
     if is_pyproject:
-        table = document.get("tool", {}).get("prefork", {})
+        tool = document.get("tool", {})
+        table = tool.get("prefork", {}) if isinstance(tool, dict) else {}
         prefix = "tool.prefork."
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [{prefix.rstrip('.')}] must be a table")
     values: dict[str, Any] = {}
     for raw_key, value in table.items():
         key = raw_key.replace("-", "_")
-        if key not in NAMES or key == "config":
+        if key == "config":
             raise ConfigError(
-                f"{path}: unknown setting {prefix}{raw_key!r} (see `prefork --help` or "
+                f"{path}: key {prefix}{raw_key}: a config file cannot name another config file"
+            )
+        if key not in NAMES:
+            raise ConfigError(
+                f"{path}: unknown setting {prefix + raw_key!r} (see `prefork --help` or "
                 "docs/settings.md)"
             )
         values[key] = _parse(key, value, f"{path}: key {prefix}{raw_key}")
@@ -529,11 +732,12 @@ def load(
     """
     environ = os.environ if environ is None else environ
     cwd = Path.cwd() if cwd is None else cwd
+    defaults = _defaults_from_environment(environ)
     env_values = _from_environment(environ)
     explicit = cli_values.get("config") or env_values.get("config")
     found = find_config_file(explicit, cwd)
     file_values = _from_file(*found) if found else {}
-    merged = {**file_values, **env_values, **cli_values}
+    merged = {**defaults, **file_values, **env_values, **cli_values}
     if found:
         merged["config"] = str(found[0])
     return validate(Config(**merged))
@@ -551,24 +755,41 @@ def validate(config: Config) -> Config:
 
 
 def as_toml(config: Config) -> str:
-    """The effective configuration as a TOML document (for --print-config)."""
+    """The effective configuration as a TOML document (for --print-config).
+
+    The output is itself a valid config file: fed back with `-c` it yields the
+    same Config.  Unset settings and the file that was read are comments.
+    """
     lines = []
     for f in SETTINGS:
         value = getattr(config, f.name)
-        if value is None:
+        if f.name == "config":
+            lines.append(f"# config file read: {toml_value(value) if value else '(none)'}")
+        elif value is None:
             lines.append(f"# {f.name} = (unset)")
-            continue
-        lines.append(f"{f.name} = {_toml_value(value)}")
+        elif f.name == "umask":
+            lines.append(f"{f.name} = 0o{value:03o}")
+        else:
+            lines.append(f"{f.name} = {toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """`value` as a TOML literal (bool, number, string or array)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + "".join(_TOML_ESCAPES.get(ch, ch) for ch in value) + '"'
     if isinstance(value, Sequence):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot render {value!r} as TOML")
+
+
+# TOML basic strings must escape `"`, `\\` and control characters other than tab.
+_TOML_ESCAPES: Final = {
+    **{chr(c): f"\\u{c:04X}" for c in (*range(0x20), 0x7F) if c != 0x09},
+    "\\": "\\\\",
+    '"': '\\"',
+}

@@ -40,9 +40,7 @@ def _split(spec: str) -> tuple[str, str, bool]:
     if is_call:
         attr = attr[:-2]
     if not module_name or not attr or not all(p.isidentifier() for p in attr.split(".")):
-        raise AppImportError(
-            f"cannot import {spec!r}: expected module:attr, e.g. app:application"
-        )
+        raise AppImportError(f"cannot import {spec!r}: expected module:attr, e.g. app:application")
     return module_name, attr, is_call
 
 
@@ -81,7 +79,9 @@ def resolve(spec: str, factory: bool) -> Any:
         try:
             obj = obj()
         except BaseException as exc:
-            raise AppImportError(f"cannot import {spec!r}: factory failed: {_summary(exc)}") from exc
+            raise AppImportError(
+                f"cannot import {spec!r}: factory failed: {_summary(exc)}"
+            ) from exc
     if not callable(obj):
         raise AppImportError(f"cannot import {spec!r}: {type(obj).__name__} is not callable")
     return obj
@@ -112,7 +112,9 @@ def load_app(config: Config) -> LoadedApp:
         try:
             os.chdir(config.chdir)
         except OSError as exc:
-            raise AppImportError(f"cannot change to --chdir {config.chdir!r}: {exc.strerror}") from None
+            raise AppImportError(
+                f"cannot change to --chdir {config.chdir!r}: {exc.strerror}"
+            ) from None
     app_dir = config.app_dir or os.getcwd()
     if app_dir not in sys.path:
         sys.path.insert(0, app_dir)

@@ -23,7 +23,7 @@ DATE_FORMAT: Final = "%Y-%m-%d %H:%M:%S %z"
 def _open_sink(path: str) -> TextIO:
     if path == "-":
         return sys.stderr
-    return open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    return open(path, "a", buffering=1, encoding="utf-8")
 
 
 def configure(config: Config) -> None:
