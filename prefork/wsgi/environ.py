@@ -18,7 +18,7 @@ from prefork.http.response import SERVER_SOFTWARE
 from prefork.wsgi.file_wrapper import FileWrapper
 
 _KEY_CACHE_MAX: Final = 1024
-_keys: dict[bytes, str] = {
+KEYS: dict[bytes, str] = {
     b"content-type": "CONTENT_TYPE",
     b"content-length": "CONTENT_LENGTH",
 }
@@ -56,24 +56,18 @@ def connection_environ(
 
 
 def header_key(name: bytes) -> str:
-    key = _keys.get(name)
+    key = KEYS.get(name)
     if key is None:
         key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-        if len(_keys) < _KEY_CACHE_MAX:
-            _keys[name] = key
+        if len(KEYS) < _KEY_CACHE_MAX:
+            KEYS[name] = key
     return key
 
 
-def add_headers(environ: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
-    for name, value in headers:
-        key = _keys.get(name) or header_key(name)
-        text = value.decode("latin-1")
-        if key in environ:
-            # RFC 9110 5.3: repeated fields combine with commas (cookies with "; ").
-            separator = "; " if key == "HTTP_COOKIE" else ","
-            environ[key] += separator + text
-        else:
-            environ[key] = text
+def combine(key: str, previous: str, value: bytes) -> str:
+    """RFC 9110 5.3: a repeated field joins with commas (cookies with "; ", RFC 6265)."""
+    separator = "; " if key == "HTTP_COOKIE" else ","
+    return previous + separator + value.decode("latin-1")
 
 
 def split_target(target: bytes) -> tuple[str, str]:

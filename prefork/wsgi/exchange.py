@@ -24,20 +24,24 @@ LOGGER: Final = logging.getLogger("prefork")
 
 _STATUS: Final = re.compile(r"[1-9]\d\d [^\r\n\0]*")
 _STATUS_CACHE_MAX: Final = 256
-_status_lines: dict[str, bytes] = {}
+_status_lines: dict[str, tuple[bytes, int]] = {}
 _VALID_NAMES_MAX: Final = 1024
 _valid_names: set[str] = set()
+
+_METHODS: Final = {m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH")}
+_PROTOCOLS: Final = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 WriteCallable = Callable[[bytes], None]
 
 
-def status_line(status: str) -> bytes:
+def status_line(status: str) -> tuple[bytes, int]:
+    """The status line for a WSGI status string, and its code."""
     line = _status_lines.get(status)
     if line is None:
         if not isinstance(status, str) or not _STATUS.fullmatch(status):
             raise InvalidResponseHeader(f"invalid WSGI status {status!r}")
-        line = b"HTTP/1.1 " + status.encode("latin-1") + b"\r\n"
+        line = (b"HTTP/1.1 " + status.encode("latin-1") + b"\r\n", int(status[:3]))
         if len(_status_lines) < _STATUS_CACHE_MAX:
             _status_lines[status] = line
     return line
@@ -80,12 +84,27 @@ class WSGIExchange(Exchange):
             base = conn.adapter_cache = wsgi_environ.connection_environ(
                 conn.state.wsgi_template, conn.sockname, conn.client
             )
+        target = self.target
+        if b"%" in target or target[:1] != b"/":
+            path, query = wsgi_environ.split_target(target)
+        else:
+            raw_path, _, raw_query = target.partition(b"?")
+            path, query = raw_path.decode("latin-1"), raw_query.decode("latin-1")
+        method = self.method
+        # copy() then stores: several times cheaper than a {**base, ...} literal.
         environ = base.copy()
-        environ["PATH_INFO"], environ["QUERY_STRING"] = wsgi_environ.split_target(self.target)
-        environ["REQUEST_METHOD"] = self.method.decode("ascii")
-        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if self.version == "1.1" else "HTTP/1.0"
+        environ["REQUEST_METHOD"] = _METHODS.get(method) or method.decode("ascii")
+        environ["PATH_INFO"] = path
+        environ["QUERY_STRING"] = query
+        environ["SERVER_PROTOCOL"] = _PROTOCOLS[self.version]
         environ["wsgi.input"] = wsgi_input
-        wsgi_environ.add_headers(environ, self.headers)
+        keys = wsgi_environ.KEYS
+        for name, value in self.headers:
+            key = keys.get(name) or wsgi_environ.header_key(name)
+            if key in environ:
+                environ[key] = wsgi_environ.combine(key, environ[key], value)
+            else:
+                environ[key] = value.decode("latin-1")
         return environ
 
     def start_response(
@@ -118,8 +137,8 @@ class WSGIExchange(Exchange):
             app_head(self.response_headers), self.version, self.keep_alive, length
         )
         self.head_sent = True
-        self.status = int(self.status_text[:3])
-        return status_line(self.status_text) + self.conn.state.clock.default_headers + lines
+        line, self.status = status_line(self.status_text)
+        return line + self.conn.state.clock.default_headers + lines
 
     def frame(self, data: bytes) -> bytes:
         if self.chunked:
