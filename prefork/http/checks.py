@@ -64,8 +64,10 @@ def check_head(
     """
     if version not in SUPPORTED_VERSIONS:
         raise ProtocolError(505, f"HTTP/{version} is not supported")
-    if version == "1.1" and hosts != 1:
-        raise ProtocolError(400, "missing Host header" if hosts == 0 else "more than one Host")
+    if hosts > 1:
+        raise ProtocolError(400, "more than one Host header")
+    if version == "1.1" and hosts == 0:
+        raise ProtocolError(400, "missing Host header")
     if hosts and host.translate(None, HOST_CHARS):
         raise ProtocolError(400, "invalid Host header")
     first = target[:1]
@@ -102,7 +104,15 @@ def method_status(method: bytes) -> int:
     return 501 if method and not method.translate(None, _TOKEN_CHARS) else 400
 
 
-def check_field_sizes(headers: list[tuple[bytes, bytes]], limit: int) -> None:
+def check_sizes(
+    target: bytes, headers: list[tuple[bytes, bytes]], field_limit: int, block_limit: int
+) -> None:
+    """Each field within `field_limit`, the whole head within `block_limit` (431)."""
+    total = len(target) + len("OPTIONS  HTTP/1.1\r\n\r\n")
     for name, value in headers:
-        if len(name) + len(value) > limit:
+        size = len(name) + len(value)
+        if size > field_limit:
             raise ProtocolError(431, "header field too large")
+        total += size + len(": \r\n")
+    if total > block_limit:
+        raise ProtocolError(431, "request header block too large")

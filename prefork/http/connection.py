@@ -36,6 +36,8 @@ from prefork.http import checks
 from prefork.http.exchange import Exchange
 from prefork.http.response import CONTINUE_100, STATUS_LINES
 
+_SPECIAL_NAMES: Final = checks.SPECIAL_NAMES
+
 if TYPE_CHECKING:
     from prefork.http.server import ServerState
 
@@ -45,6 +47,7 @@ INF: Final = float("inf")
 # Pause reading once this much request body is buffered and unread by the app
 # (uvicorn and hypercorn use 64 KiB as well).
 BODY_HIGH_WATER: Final = 65536
+_SHORTEST_LINE_AROUND_TARGET: Final = len("GET  HTTP/1.1")
 
 
 class HttpConnection(asyncio.Protocol):
@@ -71,6 +74,8 @@ class HttpConnection(asyncio.Protocol):
         "server",
         "sockname",
         "state",
+        "trailer_bytes",
+        "trailer_fields",
         "transfer_encoding",
         "transport",
         "url",
@@ -106,6 +111,8 @@ class HttpConnection(asyncio.Protocol):
         self.transfer_encoding: bytes | None = None
         self.content_length = -1
         self.expect = False
+        self.trailer_fields = 0
+        self.trailer_bytes = 0
         self.body_size = 0  # of the body being parsed, against --limit-request-body
 
     # -- asyncio.Protocol ------------------------------------------------------
@@ -142,13 +149,15 @@ class HttpConnection(asyncio.Protocol):
         self.fed = len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # We speak no upgraded protocol: the request is served as plain HTTP
-            # and the connection closes after it, since the parser stops here.
-            if self.pipeline:
-                self.pipeline[-1].keep_alive = False
-            else:
-                self.close()
+        except httptools.HttpParserUpgrade as exc:
+            # We speak no upgraded protocol, so the offer is ignored (RFC 9110
+            # 7.8): the request was served as plain HTTP, and a fresh parser
+            # takes the bytes after it, since llhttp stops at an upgrade.
+            self.parser = httptools.HttpRequestParser(self)
+            rest = data[exc.args[0] :] if exc.args and isinstance(exc.args[0], int) else b""
+            if rest:
+                self.data_received(rest)
+            return
         except httptools.HttpParserError as exc:
             self.reject(_parser_error(exc, data))
             return
@@ -190,20 +199,37 @@ class HttpConnection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         url = self.url + url if self.url else url
         self.url = url
+        # The shortest line around a target is "GET " + " HTTP/1.1"; measure
+        # exactly only when that bound is crossed.
         if len(url) > self.state.limit_target:
-            raise ProtocolError(414, "request line too long")
+            line = len(self.parser.get_method()) + len(url) + len("  HTTP/1.1")
+            if line > self.state.limit_target + _SHORTEST_LINE_AROUND_TARGET:
+                raise ProtocolError(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # Hot: called per field.  Counting and size limits are checked once per
         # block in on_headers_complete; the block limit bounds memory meanwhile.
         if self.in_head:
             name = name.lower()
-            if name in checks.SPECIAL_NAMES:
+            if name in _SPECIAL_NAMES:
                 self._special_header(name, value)
             elif b"_" in name:
                 return  # Content_Length would become CONTENT_LENGTH in WSGI: drop, like nginx
-            self.headers.append((name, value))
-        # else: a trailer field, never shown to the app as a request header
+            # llhttp strips the OWS before a value, not after it (RFC 9112 5.1).
+            self.headers.append((name, value.rstrip(b" \t")))
+        else:
+            self._trailer(name, value)
+
+    def _trailer(self, name: bytes, value: bytes) -> None:
+        """A trailer field: held to the header limits, never shown to the app."""
+        state = self.state
+        size = len(name) + len(value)
+        self.trailer_fields += 1
+        self.trailer_bytes += size + 4
+        if size > state.limit_field_size or self.trailer_fields > state.limit_fields:
+            raise ProtocolError(431, "trailer field too large, or too many")
+        if self.trailer_bytes > state.limit_headers:
+            raise ProtocolError(431, "trailer section too large")
 
     def _special_header(self, name: bytes, value: bytes) -> None:
         if name == checks.HOST:
@@ -230,8 +256,9 @@ class HttpConnection(asyncio.Protocol):
         if len(headers) > state.limit_fields:
             raise ProtocolError(431, "too many header fields")
         if self.head_bytes + self.fed > state.limit_field_size:
-            # Only a block this large can hold a field over the limit.
-            checks.check_field_sizes(headers, state.limit_field_size)
+            # Only this much input can hold a field over the limit, or a block
+            # over it when the head arrived in one read.
+            checks.check_sizes(url, headers, state.limit_field_size, state.limit_headers)
         # The common request passes these in a few C-level operations; anything
         # unusual goes through the full diagnosis, which raises or accepts it.
         content_length = self.content_length
@@ -271,6 +298,7 @@ class HttpConnection(asyncio.Protocol):
                 self.transport.write(CONTINUE_100)  # the body is read before the app runs
             self.current = exchange
             self.body_size = 0
+            self.trailer_fields = self.trailer_bytes = 0
             self.read_deadline = state.clock.now + state.body_timeout
             if len(pipeline) == 1 and exchange.streams_body:
                 exchange.started = True
@@ -371,11 +399,14 @@ class HttpConnection(asyncio.Protocol):
             self._send_error(error)
         elif head is current and head.status:
             self.close()  # its response is under way and its request body is broken
+        elif current is None and not self.pipeline[-1].keep_alive:
+            # The last request said it was the last (Connection: close), so what
+            # follows it is not a request to answer: the connection just ends.
+            return
         else:
             if head is current:
                 head.disconnected()  # the app stops reading; the error is the answer
             self.pending_error = error
-            self.pipeline[-1].keep_alive = False
 
     def _send_error(self, error: ProtocolError) -> None:
         state = self.state

@@ -25,8 +25,8 @@ from prefork.loader import LoadedApp
 LOGGER: Final = logging.getLogger("prefork")
 
 # The request line limit applies to "METHOD SP target SP HTTP/1.1"; the
-# connection only sees the target, so the fixed parts are allowed for here.
-_REQUEST_LINE_OVERHEAD: Final = len("OPTIONS  HTTP/1.1")
+# connection sees the target first, so it starts from the shortest line.
+_REQUEST_LINE_OVERHEAD: Final = len("GET  HTTP/1.1")
 _UNLIMITED_LINE: Final = 65536
 
 

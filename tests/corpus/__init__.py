@@ -1,0 +1,1 @@
+"""The raw-request corpus and its harness (see README.md)."""

@@ -1,0 +1,366 @@
+"""The hostile-input corpus, run against a live server, plus timeout and limit behaviour.
+
+Every case in tests/corpus/ (format: tests/corpus/README.md) runs against the
+WSGI and the ASGI echo app, sent three ways: whole, byte by byte (cases up to
+BYTEWISE_MAX bytes), and cut into 3 pieces at seeded random points.  The
+servers are module-scoped and shared: a case that leaves a server unhealthy
+makes the next health check fail loudly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any, Final
+
+import pytest
+
+from tests.corpus.harness import (
+    PROBE,
+    PROBE_PATH,
+    Case,
+    Closed,
+    Exchange,
+    Expected,
+    Response,
+    ResponseReader,
+    connect,
+    healthy,
+    load_cases,
+    read_responses,
+    run_case,
+)
+from tests.server import Server, run_server
+
+ECHO: Final = {
+    "wsgi": "tests.apps.hardening_echo:wsgi_app",
+    "asgi": "tests.apps.hardening_echo:asgi_app",
+}
+SERVER_ARGS: Final = {"default": (), "limited": ("--limit-request-body", "1024")}
+# Byte-by-byte sending costs a wakeup per byte on the server; beyond this the
+# whole and split modes already cover the case.
+BYTEWISE_MAX: Final = 16384
+CASES: Final = load_cases()
+
+
+def _params() -> Iterator[Any]:
+    for case in CASES:
+        for interface in case.interfaces:
+            for mode in case.modes:
+                if mode == "bytes" and len(case.raw) > BYTEWISE_MAX:
+                    continue
+                yield pytest.param(case, interface, mode, id=f"{case.name}-{interface}-{mode}")
+
+
+class LazyServers(dict[tuple[str, str], Server]):
+    """Servers started on first use, keyed by (interface, server kind)."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        super().__init__()
+        self._stack = stack
+
+    def __missing__(self, key: tuple[str, str]) -> Server:
+        interface, kind = key
+        server = self._stack.enter_context(run_server(ECHO[interface], *SERVER_ARGS[kind]))
+        self[key] = server
+        return server
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[LazyServers]:
+    with contextlib.ExitStack() as stack:
+        yield LazyServers(stack)
+
+
+def describe(outcome: tuple[Expected, ...]) -> str:
+    if not outcome:
+        return "close (no response)"
+    return ", ".join(
+        "|".join(str(s) for s in sorted(r.statuses)) + (" close" if r.close else " keep")
+        for r in outcome
+    )
+
+
+def observed(result: Exchange) -> str:
+    parts = [f"{r.status}" for r in result.responses]
+    text = ", ".join(parts) if parts else "no response"
+    if result.closed:
+        return text + " then close"
+    if result.probe is None:
+        return text + " (connection open, probe unanswered)"
+    probe = result.probe
+    try:
+        path = probe.json().get("path")
+    except ValueError:
+        path = None
+    return text + f" then keep (probe answered {probe.status} for {path!r})"
+
+
+def matches(result: Exchange, outcome: tuple[Expected, ...]) -> bool:
+    if len(result.responses) != len(outcome):
+        return False
+    for response, expected in zip(result.responses, outcome, strict=True):
+        if response.status not in expected.statuses:
+            return False
+    if not outcome or outcome[-1].close:
+        return result.closed
+    return not result.closed and probe_ok(result.probe)
+
+
+def probe_ok(probe: Response | None) -> bool:
+    if probe is None or probe.status != 200:
+        return False
+    try:
+        return bool(probe.json().get("path") == PROBE_PATH)
+    except ValueError:
+        return False
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def check_app_view(case: Case, responses: list[Response]) -> list[str]:
+    """What the echo app saw, against the case's app checks; returns the mismatches."""
+    problems = []
+    # One entry per 200 response; None for a bodiless one (HEAD).  A missing
+    # response is the outcome check's business, not this one's.
+    views = [r.json() if r.body else None for r in responses if r.status == 200]
+    for index, checks in enumerate(case.app_checks[: len(views)]):
+        view = views[index]
+        if view is None:
+            if checks:
+                problems.append(f"app check #{index + 1}: response has no body to check")
+            continue
+        headers: dict[str, list[str]] = {}
+        for name, value in view["headers"]:
+            headers.setdefault(_norm(name), []).append(value)
+        for key, expected in checks.items():
+            if key.startswith("header."):
+                got: Any = ", ".join(headers.get(_norm(key[7:]), ["<absent>"]))
+            else:
+                got = view.get(key)
+            if got != expected:
+                problems.append(f"app #{index + 1} {key}: expected {expected!r}, got {got!r}")
+    for view in filter(None, views):
+        seen = {_norm(name) for name, _ in view["headers"]}
+        problems.extend(
+            f"header {name!r} reached the app: {view['headers']!r}"
+            for name in case.app_absent
+            if _norm(name) in seen
+        )
+    return problems
+
+
+def check_rejections(result: Exchange) -> list[str]:
+    """Every error prefork sends itself: Connection: close, short text/plain, then close."""
+    problems = []
+    for response in result.responses:
+        if response.status < 400:
+            continue
+        if b"close" not in response.connection_tokens:
+            problems.append(f"{response.status} without Connection: close")
+        content_type = response.header(b"content-type") or b""
+        if not content_type.startswith(b"text/plain"):
+            problems.append(f"{response.status} with Content-Type {content_type!r}")
+        if not 0 < len(response.body) <= 512:
+            problems.append(f"{response.status} body of {len(response.body)} bytes")
+        if not result.closed:
+            problems.append(f"connection left open after {response.status}")
+    return problems
+
+
+@pytest.mark.parametrize(("case", "interface", "mode"), _params())
+def test_corpus(servers: LazyServers, case: Case, interface: str, mode: str) -> None:
+    server = servers[(interface, case.server)]
+    result = run_case(server.port, case, mode)
+    problems = []
+    if not any(matches(result, outcome) for outcome in case.outcomes):
+        expected = " or ".join(describe(o) for o in case.outcomes)
+        problems.append(f"expected {expected}; got {observed(result)}")
+    problems += check_rejections(result)
+    problems += check_app_view(case, result.responses)
+    for response in result.responses:
+        if (
+            response.status < 400
+            and b"close" in response.connection_tokens
+            and not any(o and o[-1].close for o in case.outcomes)
+        ):
+            problems.append(f"{response.status} says Connection: close on a keep-alive case")
+    last = result.responses[-1] if result.responses else None
+    if (
+        result.closed
+        and last is not None
+        and b"close" not in last.connection_tokens
+        and b"HTTP/1.0" not in case.raw
+    ):
+        problems.append(f"connection closed after {last.status} without Connection: close")
+    assert not problems, f"{case.name} [{interface}/{mode}] ({case.doc}): " + "; ".join(problems)
+    assert healthy(server.port), f"server unhealthy after {case.name}"
+
+
+def test_corpus_size() -> None:
+    categories: dict[str, int] = {}
+    for case in CASES:
+        categories[case.category] = categories.get(case.category, 0) + 1
+    assert len(CASES) >= 100, categories
+    assert categories.get("valid", 0) >= 20
+
+
+# -- behaviour that needs time or several connections ------------------------------------
+
+
+@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+def test_expect_continue_waits_for_interim(servers: LazyServers, interface: str) -> None:
+    """Headers with Expect: 100-continue alone: the server asks for the body with 100."""
+    with connect(servers[(interface, "default")].port) as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        )
+        reader = ResponseReader(sock, timeout=3.0)
+        interim = reader.read()
+        assert interim.status == 100
+        sock.sendall(b"hello")
+        final = reader.read()
+        assert final.status == 200
+        assert final.json()["body"] == "hello"
+
+
+def test_body_limit_refused_before_body_sent(servers: LazyServers) -> None:
+    """413 for a declared oversize body arrives without the client sending any body."""
+    with connect(servers[("wsgi", "limited")].port) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+        response = ResponseReader(sock, timeout=3.0).read()
+        assert response.status == 413
+        assert b"close" in response.connection_tokens
+
+
+@pytest.fixture(scope="module")
+def short_timeouts() -> Iterator[Server]:
+    with run_server(ECHO["asgi"], "--header-timeout", "1", "--keep-alive", "1") as server:
+        yield server
+
+
+def test_header_timeout_sends_408(short_timeouts: Server) -> None:
+    with connect(short_timeouts.port) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        started = time.monotonic()
+        reader = ResponseReader(sock, timeout=4.0)
+        response = reader.read()
+        elapsed = time.monotonic() - started
+        assert response.status == 408
+        assert b"close" in response.connection_tokens
+        assert 0.5 <= elapsed <= 2.5, elapsed
+        assert reader.at_eof()
+
+
+def test_header_timeout_not_reset_by_trickle(short_timeouts: Server) -> None:
+    """Slowloris: a byte every 0.3 s does not extend the 1 s header deadline."""
+    with connect(short_timeouts.port) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        deadline = started + 4.0
+        sock.settimeout(0.3)
+        data = b""
+        while time.monotonic() < deadline:
+            try:
+                sock.sendall(b"X")
+            except OSError:
+                break
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                continue
+            if not chunk:
+                break
+            data += chunk
+            if b"\r\n\r\n" in data:
+                break
+        elapsed = time.monotonic() - started
+        assert data.startswith(b"HTTP/1.1 408"), data[:100]
+        assert elapsed <= 2.5, elapsed
+
+
+def test_keep_alive_idle_connection_closed(short_timeouts: Server) -> None:
+    with connect(short_timeouts.port) as sock:
+        reader = ResponseReader(sock, timeout=4.0)
+        sock.sendall(PROBE)
+        assert reader.read().status == 200
+        started = time.monotonic()
+        assert reader.at_eof(), "idle keep-alive connection not closed"
+        assert 0.5 <= time.monotonic() - started <= 2.5
+
+
+def test_limit_concurrency_answers_503() -> None:
+    with run_server(ECHO["asgi"], "--limit-concurrency", "2") as server:
+        held = [connect(server.port) for _ in range(2)]
+        try:
+            for sock in held:
+                sock.sendall(PROBE)
+                assert ResponseReader(sock, timeout=3.0).read().status == 200
+            with connect(server.port) as third:
+                third.sendall(PROBE)
+                reader = ResponseReader(third, timeout=3.0)
+                response = reader.read()
+                assert response.status == 503
+                assert response.header(b"retry-after") is not None
+                assert b"close" in response.connection_tokens
+                assert reader.at_eof()
+        finally:
+            for sock in held:
+                sock.close()
+        # Capacity comes back once the held connections are gone.
+        deadline = time.monotonic() + 3.0
+        while not _answers_200(server.port):
+            assert time.monotonic() < deadline, "capacity not released after close"
+
+
+def _answers_200(port: int) -> bool:
+    with connect(port) as sock:
+        sock.sendall(PROBE)
+        return ResponseReader(sock, timeout=3.0).read().status == 200
+
+
+# -- the response side ---------------------------------------------------------------------
+
+BAD_HEADER_APP: Final = {
+    "wsgi": "tests.apps.hardening_badheader:wsgi_app",
+    "asgi": "tests.apps.hardening_badheader:asgi_app",
+}
+
+
+@pytest.fixture(scope="module", params=["wsgi", "asgi"])
+def bad_header_server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    with run_server(BAD_HEADER_APP[request.param]) as server:
+        yield server
+
+
+@pytest.mark.parametrize("kind", ["crlf-value", "lf-value", "cr-value", "nul-value", "bad-name"])
+def test_app_header_injection_gives_500(bad_header_server: Server, kind: str) -> None:
+    with connect(bad_header_server.port) as sock:
+        sock.sendall(f"GET /{kind} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        reader = ResponseReader(sock, timeout=3.0)
+        responses, _, _ = read_responses(reader, 1)
+        assert [r.status for r in responses] == [500]
+        names = {name for name, _ in responses[0].headers}
+        assert b"x-injected" not in names
+        assert b"injected" not in responses[0].body
+        # Nothing smuggled after the 500 either.
+        if b"close" in responses[0].connection_tokens:
+            assert reader.at_eof()
+        else:
+            sock.sendall(PROBE)
+            try:
+                follow = reader.read()
+            except Closed:
+                return
+            assert follow.status == 200 and follow.body == b"fine"
+    assert _bad_header_app_fine(bad_header_server.port)
+
+
+def _bad_header_app_fine(port: int) -> bool:
+    with connect(port) as sock:
+        sock.sendall(b"GET /fine HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = ResponseReader(sock, timeout=3.0).read()
+        return response.status == 200 and response.body == b"fine"
