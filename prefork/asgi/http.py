@@ -110,7 +110,8 @@ class ASGIExchange(Exchange):
                 LOGGER.error("ASGI app returned without completing the response")
                 conn.close()
         finally:
-            self._log_access()
+            if conn.state.access_log.enabled:
+                self._log_access()
             conn.exchange_done(self)
 
     def _app_failed(self, exc: Exception) -> None:
@@ -129,10 +130,8 @@ class ASGIExchange(Exchange):
         self.conn.transport.write(response.error_500(self.conn.state.clock.default_headers))
 
     def _log_access(self) -> None:
-        access_log = self.conn.state.access_log
-        if access_log.enabled:
-            headers = list(self.response_headers)
-            access_log.log(self.access_entry(self.start_time, self.body_sent, headers))
+        headers = list(self.response_headers)
+        self.conn.state.access_log.log(self.access_entry(self.start_time, self.body_sent, headers))
 
     # -- receive ---------------------------------------------------------------
 
