@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from prefork.config import Config
+from prefork.http.accept import Acceptor
 from prefork.http.connection import HttpConnection
 from prefork.http.exchange import Exchange
 from prefork.http.response import Clock
@@ -148,7 +149,7 @@ class HttpServer:
         self.counters = self.state.counters
         self.loop = loop
         self.config = config
-        self.servers: list[asyncio.AbstractServer] = []
+        self.servers: list[Acceptor] = []
         self._ticker: asyncio.TimerHandle | None = None
         self._ssl = _ssl_context(config)
         if config.threads > 1 and loaded.interface == "wsgi":
@@ -160,12 +161,10 @@ class HttpServer:
         state = self.state
         for sock in sockets:
             ssl_context = self._ssl if sock.family != socket.AF_UNIX else None
-            server = await self.loop.create_server(
-                lambda: HttpConnection(state),
-                sock=sock,
-                backlog=self.config.backlog,
-                ssl=ssl_context,
-            )
+            # Not loop.create_server: see prefork/http/accept.py for what
+            # libuv does when descriptors run out.
+            server = Acceptor(self.loop, sock, lambda: HttpConnection(state), ssl_context)
+            server.start()
             self.servers.append(server)
         self._tick()
 
