@@ -91,6 +91,9 @@ class Server:
             with self._new_line:
                 self.lines.append(line.rstrip("\n"))
                 self._new_line.notify_all()
+        # EOF: every process holding the pipe has exited. Closing here (the only
+        # reader) avoids a ResourceWarning, an error under filterwarnings=error.
+        self.proc.stderr.close()
         with self._new_line:
             self._new_line.notify_all()
 
@@ -107,13 +110,15 @@ def start_server(
     env: dict[str, str] | None = None,
     wait_ready: bool = True,
     ready_timeout: float = 30.0,
+    command_prefix: Sequence[str] = (),
+    pass_fds: Sequence[int] = (),
 ) -> Server:
     binds = [arg for b in bind for arg in ("-b", b)]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     full_env.pop("WEB_CONCURRENCY", None)
     full_env.update(env or {})
     proc = subprocess.Popen(
-        prefork_command(app, *binds, *args),
+        [*command_prefix, *prefork_command(app, *binds, *args)],
         cwd=cwd or ROOT,
         env=full_env,
         stdin=subprocess.DEVNULL,
@@ -121,6 +126,7 @@ def start_server(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        pass_fds=tuple(pass_fds),
     )
     server = Server(proc)
     threading.Thread(target=server._pump, daemon=True).start()

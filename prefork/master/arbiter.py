@@ -1,0 +1,884 @@
+"""The master process: owns the listeners, forks and supervises the workers.
+
+Theory of operation
+-------------------
+The master is one thread running one loop (`_loop`).  Signal handlers only
+append the signal number to a queue; `signal.set_wakeup_fd` writes a byte to
+a self-pipe so the `selectors` wait wakes up at once.  The selector also
+watches each worker's channel and the control socket.  After every wake-up
+the loop (1) dispatches queued signals to `handle_<name>`, (2) reaps exited
+children with waitpid(WNOHANG), and (3) runs `_tick`, which applies every
+time-based policy (kill deadlines, boot and heartbeat timeouts, memory
+samples, reload progress) and then `_reconcile`, which forks or retires
+workers until the number of serving workers equals the target.  Because no
+other thread ever exists, fork() is always safe.
+
+Every policy that replaces a live worker (reload, --max-requests,
+--max-memory) goes through `_replace`: fork the new one first, wait for its
+`ready`, then drain the old one, so a request is never cut off and capacity
+never drops.  Crashes are handled by `_reconcile` simply noticing a missing
+worker, with exponential backoff on repeated early deaths (health.py).
+
+A worker that fails to import the app (exit 4) or to boot (exit 3) during
+the initial boot stops the master with the same status: a broken deploy
+must fail loudly, not loop.  During a reload, the same failure aborts the
+reload and the old workers keep serving (reload.py).
+
+USR2 (and HUP with --preload) re-executes the master with the listeners
+handed over (sockets.INHERIT_ENV); the new master, once ready, sends
+SIGTERM to the old one, which drains its workers and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, NoReturn
+
+import psutil
+import setproctitle
+
+from prefork import __version__, logs, systemd
+from prefork import config as config_mod
+from prefork.channel import Channel, Message
+from prefork.config import Config
+from prefork.control import default_path
+from prefork.control.server import ControlServer
+from prefork.cpus import resolve_workers
+from prefork.errors import EXIT_BOOT, EXIT_IMPORT, EXIT_OK, ConfigError, PreforkError
+from prefork.master import health
+from prefork.master.reload import ReloadRun, replacement_queue, result
+from prefork.master.workers import WorkerHandle, WorkerState
+from prefork.sockets import INHERIT_ENV, Listener, close_all, open_listeners
+
+if TYPE_CHECKING:
+    from prefork.loader import LoadedApp
+
+log = logs.LOGGER
+
+OLD_MASTER_ENV: Final = "PREFORK_OLD_MASTER"
+# Fast stop (INT/QUIT): workers close everything at once; this is how long
+# they get before SIGKILL (a WSGI app busy on the loop thread cannot react
+# until its current call returns).
+FAST_STOP_GRACE: Final = 5.0
+# The master's SIGKILL comes this long after the worker's own graceful
+# deadline, so a worker that drains in time is never killed mid-shutdown.
+KILL_SLACK: Final = 1.0
+MAX_LOOP_WAIT: Final = 1.0
+
+_HANDLED_SIGNALS: Final = (
+    signal.SIGHUP,
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGCHLD,
+)
+
+
+def run(config: Config, cli_values: dict[str, Any]) -> int:
+    """Serve until stopped; returns the master's exit status."""
+    return Arbiter(config, cli_values).run()
+
+
+class Arbiter:
+    def __init__(self, config: Config, cli_values: dict[str, Any]) -> None:
+        self.config = config
+        self.cli_values = cli_values
+        self.argv = list(sys.argv[1:])
+        self.start_cwd = os.getcwd()
+        self.generation = 1
+        # Generation numbers are never reused, even by a reload that failed,
+        # so a number in the log or in `prefork status` names one attempt.
+        self.last_generation = 1
+        self.target = 1
+        self.workers: dict[int, WorkerHandle] = {}  # pid -> live worker
+        self.listeners: list[Listener] = []
+        self.loaded: LoadedApp | None = None
+        self.selector = selectors.DefaultSelector()
+        self.signals: deque[int] = deque()
+        self.wake_r = self.wake_w = -1
+        self.control: ControlServer | None = None
+        self.pidfile: str | None = None
+        # master phase
+        self.initial_ready = False
+        self.stop_mode: str | None = None  # None, "graceful" or "fast"
+        self.exit_status = EXIT_OK
+        self.app_logged = False
+        # policies
+        self.failures = 0  # early deaths in a row (health.py)
+        self.last_failure = 0.0
+        self.spawn_not_before = 0.0
+        self.restarts: dict[int, int] = {}  # slot -> unexpected deaths
+        self.next_memory_check = 0.0
+        self.reload: ReloadRun | None = None
+        self.reload_again = False
+        self.last_reload: dict[str, Any] | None = None
+        self.upgrade_pid: int | None = None
+        self.upgrade_reason = ""
+        self.upgrade_started = 0.0
+        self.old_master: int | None = None
+        self.started_wall = time.time()
+
+    # -- startup -------------------------------------------------------------
+
+    def run(self) -> int:
+        config = self.config
+        logs.configure(config)
+        os.umask(config.umask)
+        log.info("Starting prefork %s", __version__)
+        old_master = os.environ.pop(OLD_MASTER_ENV, "")
+        if old_master.isdigit() and int(old_master) == os.getppid():
+            self.old_master = int(old_master)
+        self.target, how = resolve_workers(config.workers)
+        if config.preload:
+            from prefork.loader import load_app
+
+            self.loaded = load_app(config)
+        self.listeners = open_listeners(config)
+        try:
+            return self._serve(how)
+        finally:
+            self._cleanup()
+
+    def _serve(self, how: str) -> int:
+        config = self.config
+        tls = bool(config.certfile)
+        for listener in self.listeners:
+            origin = {
+                "bound": "",
+                "systemd": " (from systemd)",
+                "inherited": " (inherited)",
+                "fd": "",
+            }[listener.origin]
+            log.info("Listening at: %s%s", listener.url(tls and not listener.is_unix), origin)
+        log.info("Workers: %d (%s)", self.target, how)
+        if self.loaded is not None:
+            self._log_application(self.loaded.declared, self.loaded.detected)
+        self._write_pidfile()
+        self._install_signals()
+        self._open_control()
+        name = f" [{config.name}]" if config.name else ""
+        setproctitle.setproctitle(f"prefork: master{name}")
+        self._loop()
+        return self.exit_status
+
+    def _write_pidfile(self) -> None:
+        path = self.config.pid
+        if not path:
+            return
+        try:
+            with open(path, "w", encoding="ascii") as fh:
+                fh.write(f"{os.getpid()}\n")
+        except OSError as exc:
+            raise PreforkError(f"cannot write --pid file {path}: {exc.strerror}") from None
+        self.pidfile = path
+
+    def _install_signals(self) -> None:
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        self.selector.register(self.wake_r, selectors.EVENT_READ, self._drain_wakeups)
+        for signum in _HANDLED_SIGNALS:
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.signals.append(signum)  # nothing else: the loop does the work
+
+    def _drain_wakeups(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self.wake_r, 4096):
+                pass
+
+    def _open_control(self) -> None:
+        path = self.config.control_socket or default_path(self.config.name)
+        server = ControlServer(path, self.handle_command, self.selector)
+        try:
+            server.open(take_over=self.old_master is not None)
+        except OSError as exc:
+            log.warning("Control socket disabled: %s", exc.strerror or exc)
+            return
+        self.control = server
+        log.debug("Control socket: %s", path)
+
+    def _cleanup(self) -> None:
+        if self.control is not None:
+            self.control.close()
+        # A new master (USR2) inherited the listeners: their files are its now.
+        close_all(self.listeners, unlink=self.upgrade_pid is None)
+        self.listeners = []
+        if self.pidfile:
+            with contextlib.suppress(OSError):
+                with open(self.pidfile, encoding="ascii") as fh:
+                    mine = fh.read().strip() == str(os.getpid())
+                if mine:
+                    os.unlink(self.pidfile)
+        if self.wake_w >= 0:
+            signal.set_wakeup_fd(-1)
+
+    # -- the loop ------------------------------------------------------------
+
+    def _loop(self) -> None:
+        self._reconcile(time.monotonic())
+        while not (self.stop_mode and not self.workers):
+            timeout = self._next_wait()
+            for key, _ in self.selector.select(timeout):
+                callback: Callable[[], None] = key.data
+                callback()
+            while self.signals:
+                self._dispatch(self.signals.popleft())
+            self._reap()
+            self._tick(time.monotonic())
+        log.info("Shutting down: master (exit status %d)", self.exit_status)
+
+    def _next_wait(self) -> float:
+        if self.signals:
+            return 0.0
+        now = time.monotonic()
+        wait = MAX_LOOP_WAIT
+        for handle in self.workers.values():
+            if handle.kill_at is not None:
+                wait = min(wait, handle.kill_at - now)
+        if self.spawn_not_before > now:
+            wait = min(wait, self.spawn_not_before - now)
+        return max(0.0, wait)
+
+    def _dispatch(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        handler: Callable[[], None] | None = getattr(self, "handle_" + name[3:].lower(), None)
+        if signum != signal.SIGCHLD:
+            log.info("Handling signal: %s", name[3:].lower())
+        if handler is not None:
+            handler()
+
+    # -- signals -------------------------------------------------------------
+
+    def handle_chld(self) -> None:
+        pass  # reaping runs after every wake-up
+
+    def handle_term(self) -> None:
+        self.stop(graceful=True)
+
+    def handle_int(self) -> None:
+        if self.stop_mode == "fast":
+            self.kill_all()
+        else:
+            self.stop(graceful=False)
+
+    def handle_quit(self) -> None:
+        self.stop(graceful=False)
+
+    def handle_hup(self) -> None:
+        self.request_reload("SIGHUP")
+
+    def handle_usr1(self) -> None:
+        logs.configure(self.config)
+        for handle in self.workers.values():
+            self._signal(handle, signal.SIGUSR1)
+
+    def handle_usr2(self) -> None:
+        self.upgrade("SIGUSR2")
+
+    def handle_ttin(self) -> None:
+        self.scale(self.target + 1)
+
+    def handle_ttou(self) -> None:
+        self.scale(self.target - 1)
+
+    # -- spawning and messages -------------------------------------------------
+
+    def _spawn(self, slot: int, generation: int) -> WorkerHandle:
+        master_end, worker_end = Channel.pair()
+        # A signal sent to the new pid before the worker replaced the master's
+        # handlers would run the master's handler in the child and be lost;
+        # blocked, it stays pending until the worker unblocks it (worker/main.py).
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
+        pid = os.fork()
+        if pid == 0:  # the worker; never returns
+            self._in_child(worker_end, master_end, slot, generation)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        worker_end.close()
+        handle = WorkerHandle(pid, slot, generation, master_end)
+        with contextlib.suppress(psutil.Error):
+            handle.process = psutil.Process(pid)
+        self.workers[pid] = handle
+        self.selector.register(
+            master_end.sock, selectors.EVENT_READ, lambda: self._on_channel(handle)
+        )
+        log.info("Booting worker %d (pid: %d)", slot, pid)
+        return handle
+
+    def _in_child(
+        self, channel: Channel, master_end: Channel, slot: int, generation: int
+    ) -> NoReturn:
+        try:
+            # Nothing of the master's bookkeeping may leak into a worker:
+            # other workers' channel ends, the self-pipe, the control socket.
+            # The epoll instance is shared with the master across fork, so it
+            # is closed first and nothing is ever unregistered from it here
+            # (that would remove the master's own registrations).
+            self.selector.close()
+            master_end.close()
+            for other in self.workers.values():
+                other.channel.close()
+            if self.control is not None:
+                self.control.close_inherited()
+            signal.set_wakeup_fd(-1)
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+            # Imported here, after fork: the worker's event loop, HTTP engine
+            # and their dependencies never weigh on the master (RSS <= 20 MiB).
+            from prefork.worker import main as worker_main
+
+            worker_main.run(
+                worker_main.WorkerSpec(
+                    config=self.config,
+                    listeners=self.listeners,
+                    channel=channel,
+                    slot=slot,
+                    generation=generation,
+                    master_pid=os.getppid(),
+                    loaded=self.loaded,
+                )
+            )
+        finally:
+            os._exit(1)  # only reached if the worker shell itself could not start
+
+    def _on_channel(self, handle: WorkerHandle) -> None:
+        messages, eof = handle.channel.receive()
+        for message in messages:
+            self._on_message(handle, message)
+        if eof:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(handle.channel.sock)
+
+    def _on_message(self, handle: WorkerHandle, message: Message) -> None:
+        handle.last_seen = time.monotonic()
+        kind = message.get("t")
+        if kind == "hb":
+            handle.counters = {
+                k: int(message.get(k, 0))
+                for k in ("requests", "inflight", "connections", "rejected", "rss")
+            }
+        elif kind == "booted":
+            if not self.app_logged:
+                self._log_application(
+                    str(message.get("declared", message.get("interface"))),
+                    bool(message.get("detected")),
+                )
+        elif kind == "ready":
+            self._on_ready(handle)
+        elif kind == "failed":
+            handle.error = str(message.get("error", "unknown error"))
+            status = message.get("status")
+            handle.error_status = status if isinstance(status, int) else None
+        elif kind == "retire" and handle.state is WorkerState.READY:
+            handle.retire_reason = str(message.get("reason", "retire"))
+
+    def _log_application(self, declared: str, detected: bool) -> None:
+        self.app_logged = True
+        how = "detected" if detected else "configured"
+        log.info("Application: %s (%s, %s)", self.config.app, declared, how)
+
+    def _on_ready(self, handle: WorkerHandle) -> None:
+        if handle.state is not WorkerState.BOOTING:
+            return  # told to stop while it was booting
+        handle.move(WorkerState.READY)
+        log.debug("%s ready", handle.name)
+        old = handle.replaces
+        if old is not None:
+            handle.replaces = None
+            old.replaced_by = None
+            if old.alive:
+                log.info("%s is ready; draining worker %d (pid %d)", handle.name, old.slot, old.pid)
+                self._drain(old, graceful=True)
+            if self.reload is not None and handle.generation == self.reload.generation:
+                self.reload.replaced += 1
+        if not self.initial_ready:
+            ready = sum(1 for w in self.workers.values() if w.state is WorkerState.READY)
+            if ready >= self.target:
+                self._announce_ready(ready)
+
+    def _announce_ready(self, ready: int) -> None:
+        self.initial_ready = True
+        noun = "worker" if ready == 1 else "workers"
+        log.info("Ready: %d %s serving", ready, noun)
+        if self.old_master is not None:
+            systemd.notify(f"MAINPID={os.getpid()}")
+        systemd.notify(f"READY=1\n{systemd.status_message(f'{ready} {noun} serving')}")
+        if self.old_master is not None:
+            log.info("Upgrade complete: stopping the old master (pid %d)", self.old_master)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.old_master, signal.SIGTERM)
+            self.old_master = None
+
+    # -- reaping -------------------------------------------------------------
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.upgrade_pid:
+                self._upgrade_exited(status)
+            elif (handle := self.workers.get(pid)) is not None:
+                self._worker_exited(handle, status)
+
+    def _worker_exited(self, handle: WorkerHandle, status: int) -> None:
+        now = time.monotonic()
+        messages, _ = handle.channel.receive()  # a `failed` sent just before exit
+        for message in messages:
+            self._on_message(handle, message)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(handle.channel.sock)
+        handle.channel.close()
+        del self.workers[handle.pid]
+        was = handle.state
+        handle.move(WorkerState.EXITED)
+        how = health.describe_exit(status)
+        code = health.exit_code(status)
+
+        if handle.exit_expected:
+            log.info("%s %s", handle.name, "exited" if code == 0 else how)
+        elif handle.error:
+            log.error("%s failed to boot: %s", handle.name, handle.error)
+        else:
+            log.error("%s %s", handle.name, how)
+        old = handle.replaces
+        if old is not None:
+            old.replaced_by = None
+            handle.replaces = None
+            if old.alive:
+                old.retiring = False
+        if handle.exit_expected:
+            return
+
+        reason = handle.error or f"{handle.name} {how}"
+        never_ready = was is WorkerState.BOOTING
+        if not self.initial_ready and never_ready and code in (EXIT_BOOT, EXIT_IMPORT):
+            log.error("Shutting down: a worker could not boot (exit status %d)", code)
+            self.exit_status = code
+            self.stop(graceful=False)
+            return
+        self.restarts[handle.slot] = self.restarts.get(handle.slot, 0) + 1
+        reload = self.reload
+        if reload is not None and never_ready and handle.generation == reload.generation:
+            self._reload_failed(reason)
+            return
+        if old is not None and old.alive:
+            old.retry_at = now + health.BACKOFF_MAX
+            log.error("Replacing worker %d failed; it keeps serving: %s", old.slot, reason)
+            return
+        if never_ready or now - handle.started < health.EARLY_DEATH:
+            self.failures += 1
+            self.last_failure = now
+            delay = health.respawn_delay(self.failures)
+            self.spawn_not_before = now + delay
+            if delay:
+                log.warning("Respawning in %.1fs (%d early deaths in a row)", delay, self.failures)
+
+    # -- stopping ------------------------------------------------------------
+
+    def _signal(self, handle: WorkerHandle, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(handle.pid, signum)
+
+    def _drain(self, handle: WorkerHandle, graceful: bool) -> None:
+        """Ask one worker to stop: TERM drains, QUIT closes everything now."""
+        now = time.monotonic()
+        handle.exit_expected = True
+        if handle.state in (WorkerState.BOOTING, WorkerState.READY):
+            handle.move(WorkerState.DRAINING)
+        if graceful:
+            deadline = now + self.config.graceful_timeout + KILL_SLACK
+            self._signal(handle, signal.SIGTERM)
+        else:
+            deadline = now + min(FAST_STOP_GRACE, self.config.graceful_timeout + KILL_SLACK)
+            self._signal(handle, signal.SIGQUIT)
+        handle.kill_at = deadline if handle.kill_at is None else min(handle.kill_at, deadline)
+
+    def stop(self, graceful: bool) -> None:
+        mode = "graceful" if graceful else "fast"
+        if self.stop_mode in (mode, "fast"):
+            return
+        first = self.stop_mode is None
+        self.stop_mode = mode
+        if first:
+            log.info("Stopping (%s)", mode)
+            systemd.notify("STOPPING=1")
+            self.reload = None
+            # Stop accepting at the master's level now; workers hold their own
+            # copies until they have drained.
+            close_all(self.listeners, unlink=self.upgrade_pid is None)
+            self.listeners = []
+            if self.control is not None:
+                self.control.close()
+                self.control = None
+        for handle in list(self.workers.values()):
+            if graceful and handle.state is WorkerState.DRAINING:
+                continue
+            self._drain(handle, graceful)
+
+    def kill_all(self) -> None:
+        log.warning("Killing every worker now")
+        for handle in self.workers.values():
+            handle.exit_expected = True
+            self._signal(handle, signal.SIGKILL)
+
+    # -- time-based policies ---------------------------------------------------
+
+    def _tick(self, now: float) -> None:
+        config = self.config
+        for handle in list(self.workers.values()):
+            if handle.kill_at is not None and now >= handle.kill_at:
+                log.warning("%s did not stop in time; sending SIGKILL", handle.name)
+                handle.kill_at = None
+                self._signal(handle, signal.SIGKILL)
+            elif (
+                handle.state is WorkerState.BOOTING
+                and not handle.exit_expected
+                and handle.error is None
+                and config.boot_timeout
+                and now - handle.started > config.boot_timeout
+            ):
+                handle.error = f"not ready within --boot-timeout {config.boot_timeout:g}s"
+                log.error("%s: %s; killing it", handle.name, handle.error)
+                self._signal(handle, signal.SIGKILL)
+            elif (
+                handle.state is WorkerState.READY
+                and config.timeout
+                and handle.aborted_at is None
+                and now - handle.last_seen > config.timeout
+            ):
+                log.error(
+                    "%s timed out (no heartbeat for %gs); sending SIGABRT",
+                    handle.name,
+                    config.timeout,
+                )
+                handle.aborted_at = now
+                handle.kill_at = now + health.ABORT_GRACE
+                self._signal(handle, signal.SIGABRT)
+        if self.stop_mode:
+            return
+        if self.failures and any(
+            w.state is WorkerState.READY
+            and w.started > self.last_failure
+            and now - w.started >= health.EARLY_DEATH
+            for w in self.workers.values()
+        ):
+            self.failures = 0  # a worker forked since the last failure has stayed up
+        if config.max_memory and now >= self.next_memory_check:
+            self.next_memory_check = now + health.MEMORY_INTERVAL
+            self._check_memory()
+        if self.reload is not None:
+            self._reload_step(now)
+        else:
+            for handle in list(self.workers.values()):
+                if (
+                    handle.retire_reason
+                    and handle.state is WorkerState.READY
+                    and not handle.retiring
+                    and now >= handle.retry_at
+                ):
+                    self._replace(handle, self.generation, handle.retire_reason)
+        self._reconcile(now)
+
+    def _check_memory(self) -> None:
+        limit = self.config.max_memory
+        for handle in self.workers.values():
+            if handle.state is not WorkerState.READY or handle.process is None:
+                continue
+            used = health.memory_usage(handle.process)
+            if used is None:
+                continue
+            handle.memory_strikes = handle.memory_strikes + 1 if used > limit else 0
+            if handle.memory_strikes >= health.MEMORY_STRIKES and not handle.retire_reason:
+                log.warning(
+                    "%s uses %.1f MiB (--max-memory %.1f MiB); replacing it",
+                    handle.name,
+                    used / 2**20,
+                    limit / 2**20,
+                )
+                handle.retire_reason = "max-memory"
+
+    def _replace(self, old: WorkerHandle, generation: int, reason: str) -> WorkerHandle:
+        """Fork a replacement for `old`; `old` drains once it is ready."""
+        old.retiring = True
+        new = self._spawn(old.slot, generation)
+        new.replaces = old
+        old.replaced_by = new
+        log.info("Replacing %s (%s)", old.name.lower(), reason)
+        return new
+
+    def _reconcile(self, now: float) -> None:
+        """Fork or retire workers until the serving count equals the target."""
+        if self.stop_mode:
+            return
+        serving = [w for w in self.workers.values() if w.serving_capacity]
+        missing = self.target - len(serving)
+        if missing > 0 and now >= self.spawn_not_before:
+            used = {w.slot for w in self.workers.values() if w.serving_capacity or w.retiring}
+            for _ in range(missing if not self.failures else 1):
+                slot = next(i for i in range(len(used) + 1) if i not in used)
+                used.add(slot)
+                self._spawn(slot, self.generation)
+        elif missing < 0:
+            # Oldest generation first, then oldest (gunicorn's order); booting
+            # workers before ready ones, since they serve nothing yet.
+            surplus = sorted(
+                serving,
+                key=lambda w: (w.state is WorkerState.READY, w.generation, w.started),
+            )
+            for handle in surplus[:-missing]:
+                log.info("Retiring %s (scaling down)", handle.name.lower())
+                self._drain(handle, graceful=True)
+
+    # -- scale, reload, upgrade -----------------------------------------------
+
+    def scale(self, count: int) -> None:
+        if count < 1:
+            log.warning("Cannot scale below 1 worker")
+            count = 1
+        if count != self.target:
+            log.info("Scaling: %d -> %d workers", self.target, count)
+        self.target = count
+
+    def request_reload(self, reason: str) -> str:
+        """Start a rolling reload (or queue one); returns what happened, for the caller."""
+        if self.stop_mode:
+            return "stopping; reload ignored"
+        if self.reload is not None or self.upgrade_pid is not None:
+            self.reload_again = True
+            log.info("Reload already in progress; another one will follow it")
+            return "queued after the reload in progress"
+        try:
+            new_config = config_mod.load(self.cli_values)
+            target, how = resolve_workers(new_config.workers)
+        except (ConfigError, OSError) as exc:
+            self._record_reload(False, self.generation, f"config: {exc}", time.time())
+            return f"failed: {exc}"
+        if new_config.bind != self.config.bind:
+            log.warning("Reload: --bind changes need a restart or an upgrade (USR2); ignored")
+        if self.config.preload or new_config.preload:
+            return self.upgrade(reason + ", --preload")
+        if new_config.error_logfile != self.config.error_logfile or (
+            new_config.log_level != self.config.log_level
+        ):
+            logs.configure(new_config)
+        systemd.notify("RELOADING=1\n" + systemd.status_message("reloading"))
+        self.last_generation += 1
+        generation = self.last_generation
+        for handle in list(self.workers.values()):
+            # Half-booted workers of the old generation (respawns, replacements
+            # for --max-requests) are superseded; stop them, not replace them.
+            if handle.state is WorkerState.BOOTING and handle.generation < generation:
+                self._drain(handle, graceful=False)
+                if handle.replaces is not None:
+                    handle.replaces.retiring = False
+                    handle.replaces.replaced_by = None
+                    handle.replaces = None
+        self.reload = ReloadRun(
+            generation=generation,
+            reason=reason,
+            old_config=self.config,
+            old_generation=self.generation,
+            old_target=self.target,
+            queue=replacement_queue(self.workers.values(), generation),
+        )
+        self.config = new_config
+        self.generation = generation
+        self.target = target
+        log.info(
+            "Reloading (%s): generation %d, %d workers (%s), batch %d",
+            reason,
+            generation,
+            target,
+            how,
+            new_config.reload_batch,
+        )
+        self._reload_step(time.monotonic())
+        return "started"
+
+    def _reload_step(self, now: float) -> None:
+        run = self.reload
+        assert run is not None
+        booting = [
+            w
+            for w in self.workers.values()
+            if w.replaces is not None and w.generation == run.generation
+        ]
+        while len(booting) < self.config.reload_batch and run.queue:
+            old = run.queue.popleft()
+            if old.state is not WorkerState.READY or old.retiring:
+                continue  # died or retired meanwhile; _reconcile covers the count
+            booting.append(
+                self._replace(old, run.generation, f"reload, generation {run.generation}")
+            )
+        if booting or run.queue:
+            return
+        if any(
+            w.state is WorkerState.BOOTING and w.generation == run.generation
+            for w in self.workers.values()
+        ):
+            return  # extra workers for a larger count are still booting
+        self.reload = None
+        ready = sum(1 for w in self.workers.values() if w.state is WorkerState.READY)
+        detail = f"generation {run.generation}: {ready} workers ready"
+        log.info("Reload complete: %s (%.1fs)", detail, now - run.started)
+        self._record_reload(True, run.generation, detail, run.started_wall)
+        self._after_reload()
+
+    def _reload_failed(self, reason: str) -> None:
+        run = self.reload
+        assert run is not None
+        self.reload = None
+        for handle in list(self.workers.values()):
+            if handle.generation == run.generation and handle.state is WorkerState.BOOTING:
+                self._drain(handle, graceful=False)
+                self._signal(handle, signal.SIGKILL)
+                if handle.replaces is not None:
+                    handle.replaces.retiring = False
+                    handle.replaces.replaced_by = None
+                    handle.replaces = None
+        self.config = run.old_config
+        self.generation = run.old_generation
+        self.target = run.old_target
+        self._record_reload(False, run.generation, reason, run.started_wall)
+        self._after_reload()
+
+    def _record_reload(self, ok: bool, generation: int, detail: str, started: float) -> None:
+        self.last_reload = result(ok, generation, detail, started)
+        if ok:
+            status = f"reloaded: {detail}"
+            systemd.notify("READY=1\n" + systemd.status_message(status))
+        else:
+            log.error("Reload failed: %s", detail)
+            status = f"reload failed: {detail}; previous generation still serving"
+            systemd.notify("READY=1\n" + systemd.status_message(status))
+
+    def _after_reload(self) -> None:
+        if self.reload_again and not self.stop_mode:
+            self.reload_again = False
+            self.request_reload("queued reload")
+
+    def upgrade(self, reason: str) -> str:
+        """Start a new master on the same listeners (USR2; HUP with --preload)."""
+        if self.stop_mode:
+            return "stopping; upgrade ignored"
+        if self.upgrade_pid is not None:
+            self.reload_again = True
+            log.info("Upgrade already in progress; a reload will follow it")
+            return "queued after the upgrade in progress"
+        fds = [listener.sock.fileno() for listener in self.listeners]
+        env = dict(os.environ)
+        env[INHERIT_ENV] = ",".join(map(str, fds))
+        env[OLD_MASTER_ENV] = str(os.getpid())
+        argv = [sys.executable, "-m", "prefork", *self.argv]
+        systemd.notify("RELOADING=1\n" + systemd.status_message("starting a new master"))
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.set_wakeup_fd(-1)
+                os.chdir(self.start_cwd)
+                for fd in fds:
+                    os.set_inheritable(fd, True)
+                os.execve(sys.executable, argv, env)
+            finally:
+                os._exit(127)
+        self.upgrade_pid = pid
+        self.upgrade_reason = reason
+        self.upgrade_started = time.time()
+        log.info("Upgrading (%s): started a new master (pid %d)", reason, pid)
+        return f"started new master (pid {pid})"
+
+    def _upgrade_exited(self, status: int) -> None:
+        pid = self.upgrade_pid
+        self.upgrade_pid = None
+        if self.stop_mode:
+            return  # it took over (it told us to stop) and later exited itself
+        detail = f"new master (pid {pid}) {health.describe_exit(status)}"
+        self._record_reload(False, self.generation, detail, self.upgrade_started)
+        self._after_reload()
+
+    # -- control socket ---------------------------------------------------------
+
+    def handle_command(self, request: dict[str, Any]) -> dict[str, Any]:
+        command = request.get("cmd")
+        if command == "status":
+            return {"ok": True, **self.status()}
+        if command == "reload":
+            return {"ok": True, "result": self.request_reload("control socket")}
+        if command == "upgrade":
+            return {"ok": True, "result": self.upgrade("control socket")}
+        if command == "stop":
+            self.signals.append(signal.SIGTERM)  # after the reply has been sent
+            return {"ok": True, "result": "stopping"}
+        if command == "scale":
+            count = request.get("workers")
+            if isinstance(count, bool) or not isinstance(count, int):
+                return {"ok": False, "error": "scale needs a worker count"}
+            delta = request.get("relative", False)
+            new = self.target + count if delta else count
+            if new < 1:
+                return {"ok": False, "error": "the worker count must stay >= 1"}
+            self.scale(new)
+            return {"ok": True, "result": f"scaling to {new} workers"}
+        return {"ok": False, "error": f"unknown command {command!r}"}
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        workers = []
+        for handle in sorted(self.workers.values(), key=lambda w: (w.slot, w.started)):
+            cpu = 0.0
+            if handle.process is not None:
+                with contextlib.suppress(psutil.Error):
+                    cpu = handle.process.cpu_percent()
+            workers.append(
+                {
+                    "slot": handle.slot,
+                    "pid": handle.pid,
+                    "generation": handle.generation,
+                    "state": handle.state.value + (" (retiring)" if handle.retiring else ""),
+                    "age": round(now - handle.started, 1),
+                    "requests": handle.counters.get("requests", 0),
+                    "inflight": handle.counters.get("inflight", 0),
+                    "connections": handle.counters.get("connections", 0),
+                    "rss": handle.counters.get("rss", 0),
+                    "cpu": cpu,
+                    "restarts": self.restarts.get(handle.slot, 0),
+                }
+            )
+        return {
+            "pid": os.getpid(),
+            "name": self.config.name,
+            "app": self.config.app,
+            "version": __version__,
+            "uptime": round(time.time() - self.started_wall, 1),
+            "generation": self.generation,
+            "target": self.target,
+            "state": self._state_word(),
+            "listeners": [listener.url() for listener in self.listeners],
+            "reloading": self.reload is not None or self.upgrade_pid is not None,
+            "last_reload": self.last_reload,
+            "workers": workers,
+        }
+
+    def _state_word(self) -> str:
+        if self.stop_mode:
+            return "stopping"
+        if self.failures >= health.ERRORED_AFTER:
+            return "errored"
+        if self.reload is not None or self.upgrade_pid is not None:
+            return "reloading"
+        return "running" if self.initial_ready else "starting"

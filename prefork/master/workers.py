@@ -1,0 +1,102 @@
+"""Worker states (one transition table) and the master's handle on each worker.
+
+    booting --ready--> ready --drain--> draining --exit--> exited
+       |                 |                                   ^
+       +--drain----------|-----------> draining              |
+       +--exit-----------+-----------------------------------+
+
+booting   forked; importing the app, running lifespan startup, starting to accept
+ready     told the master it accepts connections (counts as serving capacity)
+draining  told to stop (SIGTERM/SIGQUIT): finishes in-flight work, then exits
+exited    reaped by the master; the handle is kept only for the log line
+
+A booting worker can be told to drain (the master is stopping, or a reload
+gave up on it) and any live worker can exit unexpectedly (crash, SIGKILL).
+Every state change goes through `WorkerHandle.move`, which raises on a move
+the table does not allow, so a policy bug shows up as an error, not as a
+worker silently counted twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+from typing import Final
+
+import psutil
+
+from prefork.channel import Channel
+
+
+class WorkerState(enum.Enum):
+    BOOTING = "booting"
+    READY = "ready"
+    DRAINING = "draining"
+    EXITED = "exited"
+
+
+TRANSITIONS: Final[dict[WorkerState, frozenset[WorkerState]]] = {
+    WorkerState.BOOTING: frozenset({WorkerState.READY, WorkerState.DRAINING, WorkerState.EXITED}),
+    WorkerState.READY: frozenset({WorkerState.DRAINING, WorkerState.EXITED}),
+    WorkerState.DRAINING: frozenset({WorkerState.EXITED}),
+    WorkerState.EXITED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+@dataclass(eq=False, slots=True)
+class WorkerHandle:
+    pid: int
+    slot: int
+    generation: int
+    channel: Channel
+    state: WorkerState = WorkerState.BOOTING
+    started: float = field(default_factory=time.monotonic)
+    started_wall: float = field(default_factory=time.time)
+    last_seen: float = field(default_factory=time.monotonic)  # last message of any kind
+    ready_at: float | None = None
+    # Counters from the latest heartbeat (requests, inflight, connections, rejected, rss).
+    counters: dict[str, int] = field(default_factory=dict)
+    # Set when the worker reported a boot failure (`failed` message); logged at exit.
+    error: str | None = None
+    error_status: int | None = None
+    # Graceful replacement (reload, max-requests, max-memory): while `retiring`
+    # this worker still serves, but it is not counted as capacity because a
+    # replacement (`replaced_by`) is booting in its place.
+    retiring: bool = False
+    replaced_by: WorkerHandle | None = None
+    replaces: WorkerHandle | None = None
+    retire_reason: str | None = None  # why it should be replaced, once possible
+    retry_at: float = 0.0  # a failed replacement is retried after this time
+    memory_strikes: int = 0
+    # Deadlines (monotonic) for escalating a stop or a hang.
+    kill_at: float | None = None  # SIGKILL if still alive then
+    aborted_at: float | None = None  # SIGABRT sent for a heartbeat timeout
+    exit_expected: bool = False  # the master asked it to stop
+    process: psutil.Process | None = None  # cached for cpu_percent()
+
+    def move(self, new: WorkerState) -> None:
+        if new not in TRANSITIONS[self.state]:
+            raise IllegalTransition(
+                f"worker {self.slot} (pid {self.pid}): {self.state.value} -> {new.value}"
+            )
+        self.state = new
+        if new is WorkerState.READY:
+            self.ready_at = time.monotonic()
+
+    @property
+    def alive(self) -> bool:
+        return self.state is not WorkerState.EXITED
+
+    @property
+    def serving_capacity(self) -> bool:
+        """Counts toward the target worker count (see `retiring`)."""
+        return self.state in (WorkerState.BOOTING, WorkerState.READY) and not self.retiring
+
+    @property
+    def name(self) -> str:
+        return f"Worker {self.slot} (pid {self.pid})"

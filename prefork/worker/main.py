@@ -1,0 +1,318 @@
+"""The worker process shell: everything a worker does around the HTTP engine.
+
+Theory of operation
+-------------------
+`run()` is called in the child right after `fork()` and never returns: it
+ends with `os._exit`, so the master's atexit handlers and buffered state are
+never run twice.  In order it:
+
+1. resets the signals the master handles (so a signal arriving before the
+   event loop is up has a sane effect: TERM/INT/QUIT end the worker, the
+   job-control and USR signals are ignored), sets the process title, and
+   arranges to be SIGKILLed if the master dies (PR_SET_PDEATHSIG; the master
+   is single-threaded, so "the thread that forked us" is the master itself);
+2. with --reuse-port, opens its own SO_REUSEPORT listeners, then drops
+   privileges (--user/--group);
+3. imports the app (unless the master preloaded it) and reports `booted`;
+   an import error is reported as `failed` and the worker exits 4;
+4. runs ASGI lifespan startup (BootError: `failed`, exit 3), starts the HTTP
+   server on the inherited listeners and reports `ready`;
+5. sends a heartbeat with its counters every second (a blocked event loop
+   stops the heartbeat, which is what the master's --timeout detects) and,
+   with --max-requests, asks once to be retired when the limit is reached;
+6. on SIGTERM drains (stop accepting, finish in-flight requests within
+   --graceful-timeout, lifespan shutdown) and exits 0; on SIGQUIT/SIGINT
+   closes everything at once and exits 0; on EOF from the master's channel
+   (the master vanished) drains briefly and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import faulthandler
+import gc
+import grp
+import os
+import pwd
+import random
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, NoReturn
+
+import psutil
+import setproctitle
+
+from prefork import logs
+from prefork.channel import Channel
+from prefork.config import Config
+from prefork.cpus import resolve_workers
+from prefork.errors import EXIT_BOOT, EXIT_IMPORT, EXIT_OK, EXIT_RUNTIME, AppImportError, BootError
+from prefork.sockets import Listener, worker_sockets
+
+if TYPE_CHECKING:
+    from prefork.http.server import HttpServer
+    from prefork.loader import LoadedApp
+
+log = logs.LOGGER
+
+HEARTBEAT_INTERVAL: Final = 1.0
+# An orphaned worker (master gone without telling it) finishes what it can
+# in this long; PDEATHSIG normally kills it first anyway.
+ORPHAN_DRAIN: Final = 5.0
+PR_SET_PDEATHSIG: Final = 1
+
+# Signals the master reacts to; in a worker they must not keep the master's
+# Python-level handlers (which would queue into the master's data structures).
+_ENDING: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+_IGNORED: Final = (
+    signal.SIGHUP,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGWINCH,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    config: Config
+    listeners: Sequence[Listener]
+    channel: Channel
+    slot: int
+    generation: int
+    master_pid: int
+    loaded: LoadedApp | None = None  # set with --preload
+
+
+def run(spec: WorkerSpec) -> NoReturn:
+    status = EXIT_RUNTIME
+    try:
+        status = _run(spec)
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else EXIT_RUNTIME
+    except BaseException:
+        log.exception("Worker %d crashed", spec.slot)
+    finally:
+        for handler in log.handlers:
+            handler.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(status)
+
+
+def _fail(spec: WorkerSpec, status: int, error: str) -> int:
+    if not spec.channel.send({"t": "failed", "status": status, "error": error}):
+        log.error("Worker %d failed to boot: %s", spec.slot, error)  # master cannot tell
+    return status
+
+
+def _set_pdeathsig(master_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # The master may have died between fork() and prctl(): then nobody will
+    # ever send the signal, so check by hand.
+    if os.getppid() != master_pid:
+        os._exit(EXIT_RUNTIME)
+
+
+def _drop_privileges(config: Config) -> None:
+    if config.group:
+        gid = int(config.group) if config.group.isdigit() else grp.getgrnam(config.group).gr_gid
+        os.setgid(gid)
+    if config.user:
+        if config.user.isdigit():
+            entry = pwd.getpwuid(int(config.user))
+        else:
+            entry = pwd.getpwnam(config.user)
+        gid = os.getgid() if config.group else entry.pw_gid
+        os.initgroups(entry.pw_name, gid)
+        os.setgid(gid)
+        os.setuid(entry.pw_uid)
+
+
+def _exit_now(signum: int, frame: object) -> None:
+    # Until the event loop installs its handlers, being told to stop while
+    # booting means exiting cleanly (SIGQUIT's default would dump core).
+    os._exit(EXIT_OK)
+
+
+def _prepare_process(spec: WorkerSpec) -> None:
+    signal.set_wakeup_fd(-1)
+    for signum in _ENDING:
+        signal.signal(signum, _exit_now)
+    for signum in _IGNORED:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # The master blocked these around fork() (see Arbiter._spawn); one that
+    # arrived meanwhile is delivered now, to the handlers above.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, (*_ENDING, *_IGNORED, signal.SIGCHLD))
+    name = f" [{spec.config.name}]" if spec.config.name else ""
+    setproctitle.setproctitle(f"prefork: worker {spec.slot}{name}")
+    _set_pdeathsig(spec.master_pid)
+    # SIGABRT (heartbeat timeout) and crashes dump every thread's stack to stderr.
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+
+
+def _run(spec: WorkerSpec) -> int:
+    _prepare_process(spec)
+    config = spec.config
+    try:  # before dropping privileges: the port may be below 1024
+        sockets = worker_sockets(spec.listeners, config.backlog)
+    except OSError as exc:
+        return _fail(spec, EXIT_BOOT, f"cannot open --reuse-port listener: {exc.strerror}")
+    try:
+        _drop_privileges(config)
+    except (OSError, KeyError) as exc:
+        return _fail(spec, EXIT_BOOT, f"cannot switch to --user/--group: {exc}")
+    loaded = spec.loaded
+    if loaded is None:
+        from prefork.loader import load_app
+
+        try:
+            loaded = load_app(config)
+        except AppImportError as exc:
+            return _fail(spec, EXIT_IMPORT, str(exc))
+    spec.channel.send(
+        {
+            "t": "booted",
+            "interface": loaded.interface,
+            "declared": loaded.declared,
+            "detected": loaded.detected,
+        }
+    )
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(_serve(spec, loaded, sockets, loop))
+    finally:
+        loop.close()
+
+
+class _Worker:
+    """The running worker: its server, lifespan and how it was asked to stop."""
+
+    def __init__(self, spec: WorkerSpec, loop: asyncio.AbstractEventLoop) -> None:
+        self.spec = spec
+        self.loop = loop
+        self.stop: asyncio.Future[str] = loop.create_future()
+        self.server: HttpServer | None = None
+        limit = spec.config.max_requests
+        if limit:
+            limit += random.randint(0, spec.config.max_requests_jitter)
+        self.max_requests = limit
+        self.retire_sent = False
+        self.process = psutil.Process()
+
+    def request_stop(self, how: str) -> None:
+        if not self.stop.done():
+            self.stop.set_result(how)
+        elif how == "now" and self.server is not None:
+            self.server.abort()  # a second, harder request while draining
+
+    def on_channel(self) -> None:
+        _, eof = self.spec.channel.receive()
+        if eof:
+            self.loop.remove_reader(self.spec.channel.fileno())
+            self.request_stop("orphan")
+
+    def reopen_logs(self) -> None:
+        logs.configure(self.spec.config)
+        if self.server is not None:
+            self.server.state.access_log.reopen()
+
+    def heartbeat(self) -> None:
+        server = self.server
+        if server is None or self.stop.done():
+            return
+        counters = server.counters
+        try:
+            rss = self.process.memory_info().rss
+        except (psutil.Error, OSError):  # OSError: out of descriptors (EMFILE)
+            rss = 0
+        self.spec.channel.send(
+            {
+                "t": "hb",
+                "requests": counters.requests,
+                "inflight": counters.inflight,
+                "connections": counters.connections,
+                "rejected": counters.rejected,
+                "rss": rss,
+            }
+        )
+        if self.max_requests and counters.requests >= self.max_requests and not self.retire_sent:
+            self.retire_sent = True
+            self.spec.channel.send({"t": "retire", "reason": "max-requests"})
+        self.loop.call_later(HEARTBEAT_INTERVAL, self.heartbeat)
+
+
+async def _serve(
+    spec: WorkerSpec,
+    loaded: LoadedApp,
+    sockets: Sequence[Any],
+    loop: asyncio.AbstractEventLoop,
+) -> int:
+    from prefork.http.server import HttpServer
+
+    config = spec.config
+    worker = _Worker(spec, loop)
+    loop.add_signal_handler(signal.SIGTERM, worker.request_stop, "drain")
+    loop.add_signal_handler(signal.SIGQUIT, worker.request_stop, "now")
+    loop.add_signal_handler(signal.SIGINT, worker.request_stop, "now")
+    loop.add_signal_handler(signal.SIGUSR1, worker.reopen_logs)
+    loop.add_reader(spec.channel.fileno(), worker.on_channel)
+
+    lifespan = None
+    state: dict[str, Any] = {}
+    if loaded.interface == "asgi":
+        from prefork.asgi.lifespan import Lifespan
+
+        lifespan = Lifespan(loaded.app, config.lifespan, loop)
+        try:
+            await lifespan.startup()
+        except BootError as exc:
+            return _fail(spec, EXIT_BOOT, str(exc))
+        state = lifespan.state
+    if worker.stop.done():  # told to stop while booting
+        if lifespan is not None:
+            await lifespan.shutdown()
+        return EXIT_OK
+
+    server = HttpServer(config, loaded, loop, state, workers=resolve_workers(config.workers)[0])
+    try:
+        await server.start(sockets)
+    except OSError as exc:
+        return _fail(spec, EXIT_BOOT, f"cannot start serving: {exc}")
+    worker.server = server
+    # Everything imported and built so far lives as long as the worker: keep
+    # it out of the cyclic collector's way (fewer, cheaper full collections,
+    # and pages shared with the master stay shared). Instagram's precedent.
+    gc.freeze()
+    spec.channel.send({"t": "ready"})
+    worker.heartbeat()
+
+    how = await worker.stop
+    if how == "now":
+        server.abort()
+    else:
+        grace = (
+            config.graceful_timeout
+            if how == "drain"
+            else min(ORPHAN_DRAIN, config.graceful_timeout)
+        )
+        server.begin_drain()
+        if not await server.wait_drained(grace):
+            log.warning("Worker %d: graceful timeout; closing remaining connections", spec.slot)
+            server.abort()
+    if lifespan is not None and how != "now":
+        try:
+            await asyncio.wait_for(lifespan.shutdown(), max(config.graceful_timeout, 1.0))
+        except TimeoutError:
+            log.warning("Worker %d: lifespan shutdown timed out", spec.slot)
+    return EXIT_OK

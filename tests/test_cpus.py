@@ -1,0 +1,72 @@
+"""`--workers max` / `-N` resolution: affinity, cgroup quota, and the banner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from prefork.cpus import affinity_cpus, parse_cpu_max, resolve_workers
+from tests.server import run_server
+
+APP = "tests.apps.proc_app:wsgi"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("max 100000\n", None),
+        ("200000 100000\n", 2),
+        ("150000 100000", 2),  # 1.5 CPUs round up
+        ("50000 100000", 1),  # at least one
+        ("100000 100000", 1),
+        ("garbage", None),
+        ("", None),
+        ("-1 100000", None),
+    ],
+)
+def test_parse_cpu_max(text: str, expected: int | None) -> None:
+    assert parse_cpu_max(text) == expected
+
+
+def test_max_is_affinity_without_quota(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("max 100000\n")
+    count, how = resolve_workers("max", cpu_max)
+    assert count == len(os.sched_getaffinity(0))
+    assert how.startswith("max: ")
+
+
+def test_quota_caps_max(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("100000 100000\n")
+    count, how = resolve_workers("max", cpu_max)
+    assert count == 1
+    if affinity_cpus() > 1:
+        assert "cgroup cpu quota" in how
+
+
+def test_missing_quota_file_means_no_quota(tmp_path: Path) -> None:
+    assert resolve_workers("max", tmp_path / "absent")[0] == affinity_cpus()
+
+
+def test_minus_n_is_max_minus_n_at_least_one(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("max 100000\n")
+    cpus = affinity_cpus()
+    assert resolve_workers("-1", cpu_max)[0] == max(1, cpus - 1)
+    assert resolve_workers("-1000", cpu_max)[0] == 1
+
+
+def test_plain_count() -> None:
+    assert resolve_workers("3") == (3, "configured")
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset not installed")
+def test_workers_max_under_taskset_is_one() -> None:
+    with run_server(APP, "--workers", "max", command_prefix=["taskset", "-c", "0"]) as server:
+        server.wait_for_log(r"Workers: 1 \(max: 1 usable CPU\)")
+        server.wait_for_log(r"Ready: 1 worker serving")
+        assert len(server.worker_pids()) == 1

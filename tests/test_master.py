@@ -1,0 +1,262 @@
+"""The master with real processes and real signals: workers, respawn, stop, failures."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.server import Server, run_server, start_server, stop_server
+
+WSGI = "tests.apps.proc_app:wsgi"
+ASGI = "tests.apps.proc_app:asgi"
+
+
+def served_pid(url: str) -> int:
+    """One request on a new connection; the pid of the worker that answered."""
+    response = httpx.get(url + "/", timeout=10, headers={"Connection": "close"})
+    assert response.status_code == 200
+    return int(response.text.strip().removeprefix("pid="))
+
+
+def pids_serving(server: Server, want: set[int], attempts: int = 600) -> set[int]:
+    """Send requests (8 at a time) until every pid in `want` has answered."""
+    seen: set[int] = set()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for _ in range(attempts // 8):
+            seen.update(pool.map(served_pid, [server.url] * 8))
+            if want <= seen:
+                break
+    return seen
+
+
+def wait_until(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def wait_for_file(path: Path, timeout: float = 10.0) -> None:
+    wait_until(path.exists, timeout, f"{path} to appear")
+
+
+def test_banner_and_three_workers_all_serve() -> None:
+    with run_server(WSGI, "-w", "3") as server:
+        pids = server.worker_pids()
+        assert len(pids) == 3
+        assert pids_serving(server, pids) >= pids
+        log = server.log
+        assert "Starting prefork " in log
+        assert "Workers: 3 (configured)" in log
+        assert len(re.findall(r"Booting worker \d \(pid: \d+\)", log)) == 3
+        assert f"Application: {WSGI} (wsgi, detected)" in log
+        titles = {psutil.Process(pid).cmdline()[0] for pid in pids}
+        assert titles <= {"prefork: worker 0", "prefork: worker 1", "prefork: worker 2"}
+        assert psutil.Process(server.pid).cmdline()[0] == "prefork: master"
+
+
+def test_asgi_banner_says_asgi() -> None:
+    with run_server(ASGI, "--name", "api") as server:
+        assert f"Application: {ASGI} (asgi, detected)" in server.log
+        assert psutil.Process(server.pid).cmdline()[0] == "prefork: master [api]"
+        assert served_pid(server.url) in server.worker_pids()
+
+
+def test_killed_worker_is_replaced_and_the_replacement_serves() -> None:
+    with run_server(WSGI, "-w", "1") as server:
+        (victim,) = server.worker_pids()
+        start = len(server.lines)
+        os.kill(victim, signal.SIGKILL)
+        server.wait_for_log(
+            rf"Worker 0 \(pid {victim}\) was killed by SIGKILL: out of memory\?", start=start
+        )
+        booted = server.wait_for_log(r"Booting worker 0 \(pid: (\d+)\)", start=start)
+        # The request waits in the shared listener's backlog while the new worker boots.
+        assert served_pid(server.url) == int(booted[1]) != victim
+
+
+def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
+    mark = tmp_path / "started"
+    with run_server(WSGI, "-w", "1", "--graceful-timeout", "10") as server:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            future = pool.submit(httpx.get, f"{server.url}/slow?{mark}", timeout=15)
+            wait_for_file(mark)
+            server.signal(signal.SIGTERM)
+            response = future.result(timeout=15)
+        assert response.status_code == 200
+        assert server.wait(15) == 0
+        server.wait_for_log(r"Shutting down: master \(exit status 0\)")
+
+
+def test_sigquit_stops_at_once() -> None:
+    with run_server(WSGI, "-w", "2") as server:
+        workers = [psutil.Process(pid) for pid in server.worker_pids()]
+        server.signal(signal.SIGQUIT)
+        assert server.wait(10) == 0
+        _, alive = psutil.wait_procs(workers, timeout=2)
+        assert alive == []
+
+
+def test_import_error_exits_4_with_one_line() -> None:
+    server = start_server("nosuchmodule:app", "-w", "2", wait_ready=False)
+    try:
+        assert server.wait(30) == 4
+    finally:
+        stop_server(server)
+    server.wait_for_log(r"cannot import 'nosuchmodule:app': No module named 'nosuchmodule'$")
+    assert "Traceback" not in server.log
+    assert "Ready:" not in server.log
+
+
+def test_lifespan_startup_failure_exits_3() -> None:
+    server = start_server("tests.apps.proc_app:asgi_startup_fails", wait_ready=False)
+    try:
+        assert server.wait(30) == 3
+    finally:
+        stop_server(server)
+    server.wait_for_log(r"failed to boot: .*database unreachable")
+    assert "Respawning" not in server.log
+
+
+def test_workers_die_with_the_master() -> None:
+    with run_server(WSGI, "-w", "3") as server:
+        workers = [psutil.Process(pid) for pid in server.worker_pids()]
+        assert len(workers) == 3
+        server.signal(signal.SIGKILL)
+        _, alive = psutil.wait_procs(workers, timeout=2)
+        assert alive == []
+
+
+def test_pid_file_is_written_and_removed(tmp_path: Path) -> None:
+    pidfile = tmp_path / "prefork.pid"
+    with run_server(WSGI, "--pid", str(pidfile)) as server:
+        assert pidfile.read_text().strip() == str(server.pid)
+    assert server.proc.returncode == 0
+    assert not pidfile.exists()
+
+
+def test_ttin_and_ttou_change_the_worker_count() -> None:
+    with run_server(WSGI, "-w", "2") as server:
+        server.signal(signal.SIGTTIN)
+        wait_until(lambda: len(server.worker_pids()) == 3, 20, "3 workers")
+        server.wait_for_log(r"Scaling: 2 -> 3 workers")
+        before = server.worker_pids()
+        assert pids_serving(server, before) >= before
+        start = len(server.lines)
+        # One at a time: the kernel merges a signal sent again while still pending.
+        server.signal(signal.SIGTTOU)
+        server.wait_for_log(r"Scaling: 3 -> 2 workers", start=start)
+        server.signal(signal.SIGTTOU)
+        server.wait_for_log(r"Scaling: 2 -> 1 workers", start=start)
+        wait_until(lambda: len(server.worker_pids()) == 1, 20, "1 worker")
+        assert served_pid(server.url) in server.worker_pids()
+        # Never below one.
+        server.signal(signal.SIGTTOU)
+        server.wait_for_log(r"Cannot scale below 1 worker", start=start)
+        assert len(server.worker_pids()) == 1
+
+
+def test_silent_worker_is_aborted_with_a_traceback_and_replaced() -> None:
+    with run_server(WSGI, "-w", "1", "--timeout", "2") as server:
+        (stuck,) = server.worker_pids()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            hang = pool.submit(httpx.get, server.url + "/hang", timeout=30)
+            server.wait_for_log(
+                rf"Worker 0 \(pid {stuck}\) timed out \(no heartbeat for 2s\); sending SIGABRT"
+            )
+            server.wait_for_log(r"Fatal Python error: Aborted")
+            server.wait_for_log(rf"Worker 0 \(pid {stuck}\) was killed by SIGABRT")
+            with pytest.raises(httpx.HTTPError):
+                hang.result(timeout=30)
+        assert served_pid(server.url) != stuck
+        assert "in wsgi" in server.log  # faulthandler showed where it hung
+
+
+def test_max_requests_replaces_gracefully() -> None:
+    with run_server(WSGI, "-w", "1", "--max-requests", "5") as server:
+        (first,) = server.worker_pids()
+        seen: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(seen) < 2 and time.monotonic() < deadline:
+            seen.add(served_pid(server.url))  # every request must succeed
+        assert len(seen) == 2
+        assert first in seen
+        server.wait_for_log(rf"Replacing worker 0 \(pid {first}\) \(max-requests\)")
+        server.wait_for_log(rf"Worker 0 \(pid {first}\) exited")
+
+
+def test_sigint_twice_kills_at_once(tmp_path: Path) -> None:
+    mark = tmp_path / "started"
+    with (
+        run_server(WSGI, "-w", "1") as server,
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+    ):
+        future = pool.submit(httpx.get, f"{server.url}/slow?{mark}", timeout=15)
+        wait_for_file(mark)
+        server.signal(signal.SIGINT)
+        server.wait_for_log(r"Stopping \(fast\)")
+        server.signal(signal.SIGINT)
+        server.wait_for_log(r"Killing every worker now")
+        assert server.wait(10) == 0
+        future.exception(timeout=15)
+
+
+def test_max_memory_replaces_gracefully() -> None:
+    # Every worker uses more than 1 KiB: after three 5 s samples it is replaced.
+    with run_server(WSGI, "-w", "1", "--max-memory", "1K") as server:
+        (first,) = server.worker_pids()
+        server.wait_for_log(
+            rf"Worker 0 \(pid {first}\) uses [\d.]+ MiB \(--max-memory 0\.0 MiB\); replacing it",
+            timeout=30,
+        )
+        server.wait_for_log(rf"Replacing worker 0 \(pid {first}\) \(max-memory\)")
+        server.wait_for_log(rf"Worker 0 \(pid {first}\) exited")
+        assert served_pid(server.url) != first
+
+
+def test_unknown_user_fails_the_boot_with_status_3() -> None:
+    server = start_server(WSGI, "--user", "no-such-user-here", wait_ready=False)
+    try:
+        assert server.wait(30) == 3
+    finally:
+        stop_server(server)
+    server.wait_for_log(r"failed to boot: cannot switch to --user/--group: .*no-such-user-here")
+
+
+def test_repeated_early_deaths_back_off() -> None:
+    with run_server(WSGI, "-w", "1") as server:
+        for deaths in (1, 2):
+            (victim,) = server.worker_pids()
+            start = len(server.lines)
+            os.kill(victim, signal.SIGKILL)
+            server.wait_for_log(rf"Worker 0 \(pid {victim}\) was killed by SIGKILL", start=start)
+            if deaths == 2:  # two deaths within 10 s of their fork: 0.5 s, then 1 s
+                server.wait_for_log(r"Respawning in 1\.0s \(2 early deaths in a row\)", start=start)
+            server.wait_for_log(r"Booting worker 0", start=start)
+            assert served_pid(server.url) != victim
+
+
+def test_usr1_reopens_the_log_file(tmp_path: Path) -> None:
+    logfile = tmp_path / "error.log"
+    rotated = tmp_path / "error.log.1"
+    server = start_server(WSGI, "--error-logfile", str(logfile), wait_ready=False)
+    try:
+        wait_until(lambda: logfile.exists() and "Ready:" in logfile.read_text(), 30, "Ready")
+        logfile.rename(rotated)  # what logrotate does
+        server.signal(signal.SIGUSR1)
+        wait_until(logfile.exists, 10, "a new log file")
+        server.signal(signal.SIGTTIN)
+        wait_until(lambda: "Scaling: 1 -> 2 workers" in logfile.read_text(), 10, "a line in it")
+        assert "Scaling" not in rotated.read_text()
+    finally:
+        stop_server(server)
+    assert server.proc.returncode == 0
