@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from prefork import __version__, config
 from prefork.errors import EXIT_USAGE, ConfigError, PreforkError
 
-CONTROL_COMMANDS = ("status", "top", "reload", "scale", "stop", "logs")
+CONTROL_COMMANDS = ("status", "top", "reload", "scale", "stop")
 
 DESCRIPTION = """\
 Serve a WSGI or ASGI application with a supervised pool of worker processes.
@@ -40,7 +40,7 @@ signals (to the master):
   USR2       upgrade: start a new master on the same sockets
 
 control commands:
-  prefork status|top|reload|scale N|stop   (see `prefork status --help`)
+  prefork status|top|reload|scale N|stop   (see docs/cli.md)
 
 exit status:
   0 clean stop   1 runtime error   2 bad usage or config

@@ -277,7 +277,7 @@ class Config:
         parse=parse_bool,
         section="Application",
         doc="Import the application in the master before forking, so workers share its "
-        "memory copy-on-write. Reload then re-executes the master (see docs/reload.md).",
+        "memory copy-on-write. Reload then re-executes the master (see docs/operations.md).",
     )
     root_path: str = setting(
         "",
@@ -325,7 +325,7 @@ class Config:
         parse=parse_bool,
         section="Server socket",
         doc="Give each worker its own SO_REUSEPORT socket instead of sharing the master's. "
-        "Spreads load more evenly; see docs/reload.md for the trade-off on reload.",
+        "Spreads load more evenly; see docs/operations.md for the trade-off on reload.",
     )
     certfile: str | None = setting(
         None,
