@@ -1,0 +1,1 @@
+"""Benchmarks against the field; see benchmarks/README.md."""

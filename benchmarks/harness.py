@@ -1,0 +1,632 @@
+"""Machinery shared by run.py and reload.py: tools, servers, wrk, memory.
+
+Theory of operation
+-------------------
+Every server under test is started the same way: a fresh free port on
+127.0.0.1, its own session (so the whole process tree is one process group),
+cwd at the repository root with PYTHONPATH pointing there, so that
+`benchmarks.apps` imports identically for everyone.  Readiness is a TCP
+connect plus an HTTP GET answered 200, polled with a bound; the time from
+launch to that first answer is the startup time.  Stopping sends SIGTERM to
+the process we launched, waits (bounded), then SIGKILLs its process group:
+only what we started is ever signalled.
+
+Peers (uvicorn, granian, gunicorn) and matplotlib live in their own
+virtualenv, benchmarks/.venv, with prefork installed there editable, so the
+test environment is never touched and every server runs on the same
+interpreter, uvloop and httptools.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import psutil
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+BENCH_DIR: Final = ROOT / "benchmarks"
+VENV_DIR: Final = BENCH_DIR / ".venv"
+HOST: Final = "127.0.0.1"
+WORKERS: Final = 2
+PEER_PACKAGES: Final = ("uvicorn[standard]", "granian", "gunicorn", "matplotlib")
+# Processes some servers start next to their workers; they serve nothing.
+HELPER_MARKERS: Final = ("resource_tracker", "semaphore_tracker", "forkserver")
+
+
+class BenchError(Exception):
+    """A one-line reason the benchmark cannot go on (missing tool, server that never answered)."""
+
+
+# -- tools --------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if os.geteuid() != 0:
+        raise BenchError("wrk is not installed; install it (e.g. `apt-get install wrk`)")
+    print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update"], check=False, env=env)
+    subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, env=env)
+    path = shutil.which("wrk")
+    if not path:
+        raise BenchError("could not install wrk with apt-get; install it and retry")
+    return path
+
+
+def venv_python(venv: Path = VENV_DIR) -> Path:
+    return venv / "bin" / "python"
+
+
+def has_modules(python: Path, modules: Sequence[str]) -> bool:
+    if not python.exists():
+        return False
+    probe = "; ".join(f"import {m}" for m in modules)
+    result = subprocess.run(
+        [str(python), "-W", "ignore", "-c", probe], capture_output=True, check=False
+    )
+    return result.returncode == 0
+
+
+def ensure_venv(venv: Path = VENV_DIR) -> Path:
+    """Create (or complete) the peers' virtualenv; return its python."""
+    python = venv_python(venv)
+    needed = ("uvicorn", "granian", "gunicorn", "matplotlib", "uvloop", "httptools", "prefork")
+    if has_modules(python, needed) and gunicorn_uvicorn_worker(python):
+        return python
+    if not python.exists():
+        print(f"creating {venv.relative_to(ROOT)}", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, *PEER_PACKAGES], check=True)
+    subprocess.run([*pip, "-e", str(ROOT)], check=True)
+    if not gunicorn_uvicorn_worker(python):
+        # uvicorn dropped uvicorn.workers in favour of the uvicorn-worker package.
+        subprocess.run([*pip, "uvicorn-worker"], check=True)
+    if not has_modules(python, needed):
+        raise BenchError(f"{venv} is incomplete after pip install; remove it and retry")
+    return python
+
+
+def gunicorn_uvicorn_worker(python: Path) -> str | None:
+    """The importable gunicorn worker class that runs uvicorn, if any."""
+    for module, dotted in (
+        ("uvicorn.workers", "uvicorn.workers.UvicornWorker"),
+        ("uvicorn_worker", "uvicorn_worker.UvicornWorker"),
+    ):
+        if has_modules(python, [module]):
+            return dotted
+    return None
+
+
+def package_versions(python: Path, names: Sequence[str]) -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m, sys\n"
+        "for n in sys.argv[1:]:\n"
+        "    try: print(n, m.version(n))\n"
+        "    except m.PackageNotFoundError: print(n, '-')\n"
+    )
+    out = subprocess.run(
+        [str(python), "-c", code, *names], capture_output=True, text=True, check=True
+    ).stdout
+    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# -- servers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    """How to launch one server; `argv(python, port, app)` builds its command line."""
+
+    key: str  # unique, used by --servers: "prefork-wsgi", "gunicorn-sync", "bare"
+    name: str
+    interface: str  # "wsgi" or "asgi"; the bare ceiling says "raw"
+    module: str  # must import in the server's python for the server to run
+    argv: Callable[[Path, int, str], list[str]]
+    note: str = ""
+    is_prefork: bool = False
+    reload_signal: int | None = signal.SIGHUP
+
+
+def _bin(python: Path, tool: str) -> str:
+    return str(python.parent / tool)
+
+
+def server_specs(python: Path) -> list[ServerSpec]:
+    """Every server of the comparison, prefork first within each interface."""
+    worker_class = gunicorn_uvicorn_worker(python) or "uvicorn.workers.UvicornWorker"
+    w = str(WORKERS)
+    uvicorn_flags = ["--http", "httptools", "--loop", "uvloop", "--no-access-log"]
+    return [
+        ServerSpec(
+            "prefork-wsgi",
+            "prefork",
+            "wsgi",
+            "prefork",
+            lambda py, port, app: [str(py), "-m", "prefork", app, "-w", w, "-b", f"{HOST}:{port}"],
+            is_prefork=True,
+        ),
+        ServerSpec(
+            "granian-wsgi",
+            "granian",
+            "wsgi",
+            "granian",
+            lambda py, port, app: [
+                _bin(py, "granian"),
+                "--interface",
+                "wsgi",
+                "--workers",
+                w,
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                app,
+            ],
+        ),
+        ServerSpec(
+            "gunicorn-sync",
+            "gunicorn sync",
+            "wsgi",
+            "gunicorn",
+            lambda py, port, app: [
+                _bin(py, "gunicorn"),
+                "-w",
+                w,
+                "-b",
+                f"{HOST}:{port}",
+                "--log-level",
+                "warning",
+                app,
+            ],
+            note="the sync worker closes every connection (no keep-alive by design)",
+        ),
+        ServerSpec(
+            "uvicorn-wsgi",
+            "uvicorn",
+            "wsgi",
+            "uvicorn",
+            lambda py, port, app: [
+                _bin(py, "uvicorn"),
+                "--interface",
+                "wsgi",
+                "--workers",
+                w,
+                *uvicorn_flags,
+                "--log-level",
+                "warning",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                app,
+            ],
+            note="uvicorn runs WSGI through its thread-pool shim",
+        ),
+        ServerSpec(
+            "prefork-asgi",
+            "prefork",
+            "asgi",
+            "prefork",
+            lambda py, port, app: [str(py), "-m", "prefork", app, "-w", w, "-b", f"{HOST}:{port}"],
+            is_prefork=True,
+        ),
+        ServerSpec(
+            "uvicorn-asgi",
+            "uvicorn",
+            "asgi",
+            "uvicorn",
+            lambda py, port, app: [
+                _bin(py, "uvicorn"),
+                "--workers",
+                w,
+                *uvicorn_flags,
+                "--log-level",
+                "warning",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                app,
+            ],
+        ),
+        ServerSpec(
+            "granian-asgi",
+            "granian",
+            "asgi",
+            "granian",
+            lambda py, port, app: [
+                _bin(py, "granian"),
+                "--interface",
+                "asgi",
+                "--loop",
+                "uvloop",
+                "--workers",
+                w,
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                app,
+            ],
+        ),
+        ServerSpec(
+            "gunicorn-uvicorn",
+            "gunicorn+uvicorn",
+            "asgi",
+            "gunicorn",
+            lambda py, port, app: [
+                _bin(py, "gunicorn"),
+                "-w",
+                w,
+                "-k",
+                worker_class,
+                "-b",
+                f"{HOST}:{port}",
+                "--log-level",
+                "warning",
+                app,
+            ],
+            note=f"worker class {worker_class}",
+        ),
+    ]
+
+
+def bare_spec() -> ServerSpec:
+    return ServerSpec(
+        "bare",
+        "bare uvloop",
+        "raw",
+        "uvloop",
+        lambda py, port, app: [
+            str(py),
+            str(BENCH_DIR / "bare.py"),
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+            "--import",
+            app.partition(":")[0],
+        ],
+        note="benchmarks/bare.py: fixed response, no HTTP parsing, no app call",
+        reload_signal=None,
+    )
+
+
+@dataclass
+class Running:
+    spec: ServerSpec
+    proc: subprocess.Popen[bytes]
+    port: int
+    startup_seconds: float
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def last_log_line(self) -> str:
+        """The server's last non-blank output line: usually the reason it failed."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no output)"
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[-1] if lines else "(no output)"
+
+
+def http_get(port: int, path: str, timeout: float = 2.0) -> int | None:
+    """Status code of one GET on a fresh connection, or None if nothing answered."""
+    request = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n"
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+            sock.sendall(request.encode())
+            head = b""
+            while b"\r\n" not in head:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return None
+                head += chunk
+    except OSError:
+        return None
+    match = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+    return int(match[1]) if match else None
+
+
+def start(
+    spec: ServerSpec,
+    python: Path,
+    app: str,
+    log_dir: Path,
+    probe_path: str = "/plaintext",
+    timeout: float = 60.0,
+) -> Running:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    env.pop("WEB_CONCURRENCY", None)  # every server must use the -w we pass
+    log_path = log_dir / f"{spec.key}.log"
+    with open(log_path, "wb") as log:
+        began = time.monotonic()
+        proc = subprocess.Popen(
+            spec.argv(python, port, app),
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = Running(spec, proc, port, 0.0, log_path)
+    deadline = began + timeout
+    try:
+        while True:
+            if http_get(port, probe_path, timeout=1.0) == 200:
+                running.startup_seconds = time.monotonic() - began
+                return running
+            if proc.poll() is not None:
+                raise BenchError(
+                    f"{spec.key} exited with {proc.returncode} before answering: "
+                    f"{running.last_log_line()}"
+                )
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"{spec.key} did not answer within {timeout:.0f}s: {running.last_log_line()}"
+                )
+            time.sleep(0.005)  # polling a port: the server offers no readiness signal we share
+    except BaseException:
+        stop(running)
+        raise
+
+
+def settle(running: Running, path: str = "/plaintext", requests: int = 32) -> None:
+    """Open fresh connections until each worker has most likely booted and answered.
+
+    A multi-worker server answers its first request as soon as one worker is up;
+    the others may still be importing.  Requests on fresh connections are spread
+    by the kernel, so after a few dozen every worker has been through accept.
+    """
+    for _ in range(requests):
+        http_get(running.port, path)
+    deadline = time.monotonic() + 10.0
+    while len(worker_processes(running.proc.pid)) < WORKERS and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def stop(running: Running, timeout: float = 15.0) -> None:
+    """SIGTERM our master, then SIGKILL its process group; never anything else."""
+    proc = running.proc
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+
+
+@contextlib.contextmanager
+def serving(
+    spec: ServerSpec, python: Path, app: str, log_dir: Path, probe_path: str = "/plaintext"
+) -> Iterator[Running]:
+    running = start(spec, python, app, log_dir, probe_path)
+    try:
+        yield running
+    finally:
+        stop(running)
+
+
+# -- memory -------------------------------------------------------------------
+
+
+def _is_helper(proc: psutil.Process) -> bool:
+    try:
+        cmdline = " ".join(proc.cmdline())
+    except psutil.Error:
+        return True
+    return any(marker in cmdline for marker in HELPER_MARKERS)
+
+
+def worker_processes(pid: int) -> list[psutil.Process]:
+    """Descendants of `pid` that serve requests (helpers such as resource_tracker excluded)."""
+    try:
+        descendants = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [p for p in descendants if not _is_helper(p)]
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    master_rss: int
+    worker_rss: tuple[int, ...]
+    tree_rss: int  # master, workers and helpers
+
+    @property
+    def worker_max(self) -> int:
+        return max(self.worker_rss, default=0)
+
+
+def memory(pid: int) -> Memory:
+    try:
+        master = psutil.Process(pid)
+        master_rss = master.memory_info().rss
+        descendants = master.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return Memory(0, (), 0)
+    workers: list[int] = []
+    total = master_rss
+    for proc in descendants:
+        try:
+            rss = proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+        total += rss
+        if not _is_helper(proc):
+            workers.append(rss)
+    return Memory(master_rss, tuple(sorted(workers)), total)
+
+
+# -- wrk ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WrkResult:
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float | None
+    p99_ms: float | None
+    connect_errors: int = 0
+    read_errors: int = 0
+    write_errors: int = 0
+    timeouts: int = 0
+    non_2xx: int = 0
+    raw: str = field(default="", repr=False)
+
+    @property
+    def socket_errors(self) -> int:
+        return self.connect_errors + self.read_errors + self.write_errors + self.timeouts
+
+    @property
+    def errors(self) -> int:
+        return self.socket_errors + self.non_2xx
+
+
+_UNITS_MS: Final = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _duration_ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        raise ValueError(f"not a wrk duration: {text!r}")
+    return float(match[1]) * _UNITS_MS[match[2]]
+
+
+def parse_wrk(text: str) -> WrkResult:
+    """Parse `wrk --latency` output; raises ValueError if the summary is missing."""
+    summary = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", text)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if not summary or not rps:
+        raise ValueError("wrk printed no summary:\n" + text.strip())
+    # wrk pads units to two characters ("1.24s "), hence the trailing \s*.
+    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", text, re.MULTILINE))
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    connect, read, write, timeout = (int(g) for g in errors.groups()) if errors else (0,) * 4
+    return WrkResult(
+        requests=int(summary[1]),
+        seconds=_duration_ms(summary[2] + summary[3]) / 1000.0,
+        rps=float(rps[1]),
+        p50_ms=_duration_ms(percentiles["50"]) if "50" in percentiles else None,
+        p99_ms=_duration_ms(percentiles["99"]) if "99" in percentiles else None,
+        connect_errors=connect,
+        read_errors=read,
+        write_errors=write,
+        timeouts=timeout,
+        non_2xx=int(non_2xx[1]) if non_2xx else 0,
+        raw=text,
+    )
+
+
+def wrk_command(
+    url: str,
+    duration: float,
+    connections: int = 64,
+    headers: Sequence[str] = (),
+    script: Path | None = None,
+) -> list[str]:
+    argv = [
+        shutil.which("wrk") or "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+    ]
+    for header in headers:
+        argv += ["-H", header]
+    if script is not None:
+        argv += ["-s", str(script)]
+    return [*argv, url]
+
+
+def run_wrk(
+    url: str,
+    duration: float,
+    connections: int = 64,
+    headers: Sequence[str] = (),
+    script: Path | None = None,
+) -> WrkResult:
+    argv = wrk_command(url, duration, connections, headers, script)
+    # wrk stops itself after -d; the bound only catches a wedged wrk.
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout}")
+    return parse_wrk(done.stdout)
+
+
+def post_script(directory: Path, size: int) -> Path:
+    """A wrk Lua script POSTing `size` bytes (wrk adds Content-Length itself)."""
+    path = directory / f"post-{size}.lua"
+    path.write_text(
+        'wrk.method = "POST"\n'
+        f'wrk.body = string.rep("x", {size})\n'
+        'wrk.headers["Content-Type"] = "application/octet-stream"\n'
+    )
+    return path
+
+
+def machine_summary(python: Path) -> dict[str, str]:
+    version = subprocess.run(
+        [str(python), "-c", "import sys; print(sys.version.split()[0])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    wrk_version = subprocess.run(
+        [shutil.which("wrk") or "wrk", "--version"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    return {
+        "nproc": str(os.cpu_count()),
+        "usable_cpus": str(len(os.sched_getaffinity(0))),
+        "cpu": cpu or "unknown",
+        "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "kernel": os.uname().release,
+        "python": version,
+        "wrk": " ".join(wrk_version[0].split()[:2]) if wrk_version else "wrk",
+    }
