@@ -60,6 +60,7 @@ class ASGIExchange(Exchange):
     response_complete = False
     chunked = False
     closed = False
+    client_done = False  # FIN received: receive() reports http.disconnect
     head: tuple[int, Any] | None = None
     response_headers: Any = ()
     body_sent = 0
@@ -151,6 +152,12 @@ class ASGIExchange(Exchange):
         self.closed = True
         self._wake()
 
+    def client_eof(self) -> None:
+        # Like uvicorn: a client that closed its side has left, as far as the
+        # app can tell; what the app still sends is delivered all the same.
+        self.client_done = True
+        self._wake()
+
     def _wake(self) -> None:
         waiter = self.waiter
         if waiter is not None:
@@ -177,7 +184,7 @@ class ASGIExchange(Exchange):
             self.body_size = 0
             self.conn.resume_body()
             return {"type": "http.request", "body": body, "more_body": not self.body_complete}
-        if not self.closed and not self.response_complete:
+        if not self.closed and not self.response_complete and not self.client_done:
             await self._wait()  # nothing more to read: wait for the client to go away
         return dict(_DISCONNECT)
 

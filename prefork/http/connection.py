@@ -67,6 +67,7 @@ class HttpConnection(asyncio.Protocol):
         "hosts",
         "in_head",
         "parser",
+        "peer_eof",
         "pending_error",
         "pipeline",
         "read_deadline",
@@ -91,6 +92,7 @@ class HttpConnection(asyncio.Protocol):
         self.current: Exchange | None = None
         self.closing = False
         self.pending_error: ProtocolError | None = None
+        self.peer_eof = False
         self.reading_paused = False
         self.write_paused = False
         self.drain_waiters: list[asyncio.Future[None]] = []
@@ -170,10 +172,15 @@ class HttpConnection(asyncio.Protocol):
             self.head_bytes = 0
 
     def eof_received(self) -> bool | None:
-        # A half-closed client may still read the responses it is owed.
-        if not self.pipeline:
-            self.close()
-        return True
+        """The client sent FIN: no request follows, but it may still read what it is owed."""
+        self.peer_eof = True
+        if not self.pipeline or self.current is not None:
+            self.close()  # nothing owed, or a request body cut short: it is gone
+            return True
+        for exchange in self.pipeline:
+            if exchange.started:
+                exchange.client_eof()
+        return True  # keep our side open for the responses still owed
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -371,7 +378,7 @@ class HttpConnection(asyncio.Protocol):
                 following.start()
         elif self.pending_error is not None:
             self._send_error(self.pending_error)
-        elif not exchange.keep_alive or not exchange.body_complete:
+        elif not exchange.keep_alive or not exchange.body_complete or self.peer_eof:
             # An unread body would be parsed as the next request: close instead.
             self.close()
         else:

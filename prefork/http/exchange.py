@@ -75,6 +75,9 @@ class Exchange:
         """The client went away; wake anything waiting on it."""
         raise NotImplementedError
 
+    def client_eof(self) -> None:
+        """The client will send nothing more (FIN) but may still read the response."""
+
     def access_entry(
         self, start: float, body_bytes: int, response_headers: list[tuple[bytes, bytes]]
     ) -> AccessEntry:

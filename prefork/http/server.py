@@ -29,6 +29,8 @@ LOGGER: Final = logging.getLogger("prefork")
 # connection sees the target first, so it starts from the shortest line.
 _REQUEST_LINE_OVERHEAD: Final = len("GET  HTTP/1.1")
 _UNLIMITED_LINE: Final = 65536
+# The sweep's period: the resolution of every timeout and of the Date header.
+CLOCK_TICK: Final = 1.0
 
 
 @dataclass(slots=True)
@@ -89,10 +91,14 @@ class ServerState:
         self.keep_alive = config.keep_alive > 0
         # Before the first request a connection gets the header timeout; after
         # a response, the keep-alive timeout.
-        self.idle_timeout = config.keep_alive if self.keep_alive else config.header_timeout
-        self.header_timeout = config.header_timeout or float("inf")
-        self.body_timeout = config.body_timeout or float("inf")
-        self.send_timeout = config.send_timeout or float("inf")
+        # Deadlines are set from the clock's last tick, which may be up to one
+        # tick old; adding a tick makes a timeout T fire between T and T + 1 s,
+        # never early.
+        idle = config.keep_alive if self.keep_alive else config.header_timeout
+        self.idle_timeout = (idle or float("inf")) + CLOCK_TICK
+        self.header_timeout = (config.header_timeout or float("inf")) + CLOCK_TICK
+        self.body_timeout = (config.body_timeout or float("inf")) + CLOCK_TICK
+        self.send_timeout = (config.send_timeout or float("inf")) + CLOCK_TICK
         line = config.limit_request_line or _UNLIMITED_LINE
         self.limit_target = line - _REQUEST_LINE_OVERHEAD
         self.limit_fields = config.limit_request_fields or 2**31
@@ -170,7 +176,7 @@ class HttpServer:
 
     def _tick(self) -> None:
         self.state.sweep()
-        self._ticker = self.loop.call_later(1.0, self._tick)
+        self._ticker = self.loop.call_later(CLOCK_TICK, self._tick)
 
     def begin_drain(self) -> None:
         """Stop accepting; every connection closes after its current or next response.
