@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.apps.lifespan import run_lifespan
+
 StartResponse = Callable[..., Any]
 PIECE = 65536
 
@@ -123,13 +125,8 @@ async def _answer(send: Any, status: int, body: bytes) -> None:
 
 async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await run_lifespan(receive, send)
+        return
     path = scope["path"]
     raw_query = scope["query_string"].decode("latin-1")
     query = _query(raw_query)

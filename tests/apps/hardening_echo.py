@@ -18,6 +18,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tests.apps.lifespan import run_lifespan
+
 StartResponse = Callable[..., Any]
 
 
@@ -54,13 +56,8 @@ def wsgi_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable
 
 async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await run_lifespan(receive, send)
+        return
     assert scope["type"] == "http"
     body = b""
     while True:

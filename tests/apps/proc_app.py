@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tests.apps.lifespan import run_lifespan
+
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
@@ -28,13 +30,8 @@ def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byt
 
 async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await run_lifespan(receive, send)
+        return
     body = f"pid={os.getpid()}\n".encode()
     await send(
         {
