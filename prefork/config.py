@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -689,6 +688,8 @@ def find_config_file(explicit: str | None, cwd: Path) -> tuple[Path, bool] | Non
 
 
 def _from_file(path: Path, is_pyproject: bool) -> dict[str, Any]:
+    import tomllib  # only when there is a file: keeps workers and the master lighter
+
     try:
         with path.open("rb") as fh:
             document = tomllib.load(fh)

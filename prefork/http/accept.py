@@ -41,10 +41,12 @@ import asyncio
 import errno
 import logging
 import socket
-import ssl
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    import ssl
 
 LOGGER: Final = logging.getLogger("prefork")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http
 import time
-from email.utils import formatdate
 from typing import Any, Final, NamedTuple
 
 from prefork import __version__
@@ -81,8 +80,34 @@ class Clock:
 
     def tick(self) -> None:
         self.now = time.monotonic()
-        date = formatdate(time.time(), usegmt=True).encode("ascii")
+        date = http_date(time.time()).encode("ascii")
         self.default_headers = self.server_line + b"date: " + date + b"\r\n"
+
+
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+
+
+def http_date(timestamp: float) -> str:
+    """RFC 9110 5.6.7 IMF-fixdate (email.utils would pull the email package into every worker)."""
+    t = time.gmtime(timestamp)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 SERVER_SOFTWARE: Final = f"prefork/{__version__}"

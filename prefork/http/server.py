@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from prefork.config import Config
 from prefork.http.accept import Acceptor
@@ -22,6 +21,9 @@ from prefork.http.connection import HttpConnection
 from prefork.http.exchange import Exchange
 from prefork.http.response import Clock
 from prefork.loader import LoadedApp
+
+if TYPE_CHECKING:
+    import ssl
 
 LOGGER: Final = logging.getLogger("prefork")
 
@@ -218,6 +220,8 @@ class HttpServer:
 def _ssl_context(config: Config) -> ssl.SSLContext | None:
     if not config.certfile or not config.keyfile:
         return None
+    import ssl  # only TLS workers pay for the module (~2 MiB)
+
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(config.certfile, config.keyfile)
     return context
