@@ -16,7 +16,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prefork.config import DEFAULT_ACCESS_LOG_FORMAT
-from prefork.observe.accesslog import ATOMS, AccessEntry, AccessLog, AccessLogFormatter, escape
+from prefork.observe.accesslog import (
+    ATOMS,
+    BUFFER_SIZE,
+    AccessEntry,
+    AccessLog,
+    AccessLogFormatter,
+    escape,
+)
 
 # 2000-10-10 20:55:36 UTC, the instant of Apache's documentation example.
 WALL = 971211336.25
@@ -250,8 +257,21 @@ def test_file_log_appends_whole_lines(tmp_path: Path) -> None:
     assert log.enabled
     log.log(entry())
     log.log(entry(status=404))
-    # No buffering: a line is in the file as soon as log() returns.
+    # Batched: nothing is written until flush() (the server's once-a-second tick).
+    assert path.read_text() == "existing line\n"
+    log.flush()
     assert path.read_text() == "existing line\nGET /a b/c 200\nGET /a b/c 404\n"
+    log.close()
+
+
+def test_file_log_writes_a_full_batch_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    log = AccessLog(str(path), "%(U)s")
+    line_size = len("/a b/c\n")
+    lines = BUFFER_SIZE // line_size + 1
+    for _ in range(lines):
+        log.log(entry())
+    assert path.read_text() == "/a b/c\n" * lines
     log.close()
 
 

@@ -120,6 +120,8 @@ class ServerState:
         """Once a second: refresh the clock and close connections past a deadline."""
         clock = self.clock
         clock.tick()
+        if self.access_log.enabled:
+            self.access_log.flush()
         now = clock.now
         for conn in list(self.connections):
             if conn.read_deadline < now:
@@ -206,9 +208,12 @@ class HttpServer:
                 await asyncio.wait_for(asyncio.shield(state.all_closed), timeout)
             except TimeoutError:
                 return False
+            finally:
+                state.access_log.flush()
         return True
 
     def abort(self) -> None:
+        self.state.access_log.flush()
         for server in self.servers:
             server.close()
         for conn in list(self.state.connections):
