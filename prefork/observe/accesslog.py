@@ -360,7 +360,8 @@ class AccessLog:
     plaintext throughput).  The file is opened O_APPEND, so batches from
     several workers interleave whole lines.  Stdout (`-`) and files that are
     not regular files get one write per line instead: a pipe only keeps
-    writes of up to PIPE_BUF bytes whole.  `reopen()` is for SIGUSR1 after logrotate renamed the file.
+    writes of up to PIPE_BUF bytes whole.  `reopen()` is for SIGUSR1 after
+    logrotate renamed the file.
     """
 
     __slots__ = (

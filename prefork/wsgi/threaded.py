@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from prefork.http.connection import BODY_HIGH_WATER
 from prefork.http.response import CHUNKED_END, CONTINUE_100
 from prefork.wsgi.exchange import WSGIExchange, close_iterable
 
@@ -83,7 +84,11 @@ class ThreadedInput:
             else:
                 data = bytes(self.buffer[:size])
                 del self.buffer[:size]
-        self.exchange.call_soon(self.exchange.conn.resume_body)
+            left = len(self.buffer)
+        if left < BODY_HIGH_WATER:
+            # Resume only once the app has caught up: resuming after every read
+            # would let each socket read (up to 256 KiB) outpace a 64 KiB read(n).
+            self.exchange.call_soon(self.exchange.conn.resume_body)
         return data
 
     def read(self, size: int | None = -1) -> bytes:
