@@ -155,7 +155,12 @@ def run_exchange(
         transport = FakeTransport()
         conn.connection_made(transport)  # type: ignore[arg-type]
         for chunk in chunks:
-            if transport.closed:
+            # A real transport delivers nothing while reading is paused.
+            for _ in range(max_rounds):
+                if transport.reading or transport.closed:
+                    break
+                await asyncio.sleep(0)
+            if transport.closed or not transport.reading:
                 break
             conn.data_received(chunk)
             await _settle(conn, transport, max_rounds)

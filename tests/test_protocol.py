@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -419,3 +420,22 @@ def test_rejected_request_after_pipelined_good_one() -> None:
     out = run_exchange(asgi_hello, GET + b"GET / HTTP/1.1\r\n\r\n")
     assert out.statuses == [200, 400]
     assert out.closed
+
+
+def test_body_of_a_request_queued_behind_a_slow_one_still_arrives() -> None:
+    # The second request's headers arrive while the first is still being
+    # answered (reading pauses), its body only later: reading must resume.
+    first = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    second_head = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"
+    out = run_exchange(asgi_slow_then_echo, [first + second_head, b"hello"])
+    assert out.statuses == [200, 200]
+    assert json.loads(out.responses[1].body)["body"] == "hello"
+
+
+async def asgi_slow_then_echo(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+    if scope["method"] == "GET":
+        for _ in range(5):  # finish a few loop iterations after the POST's headers arrived
+            await asyncio.sleep(0)
+        await asgi_hello(scope, receive, send)
+    else:
+        await asgi_echo(scope, receive, send)

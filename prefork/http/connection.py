@@ -376,6 +376,9 @@ class HttpConnection(asyncio.Protocol):
             if following.streams_body or following.body_complete:
                 following.started = True
                 following.start()
+            # Reading paused while two requests were queued; the next one may
+            # still be receiving its body.
+            self.resume_body()
         elif self.pending_error is not None:
             self._send_error(self.pending_error)
         elif not exchange.keep_alive or not exchange.body_complete or self.peer_eof:
