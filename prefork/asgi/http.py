@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from prefork.asgi.types import Message
 from prefork.http import response
-from prefork.http.exchange import Exchange
+from prefork.http.exchange import Exchange, split_target
 from prefork.http.response import CHUNKED_END, CONTINUE_100, InvalidResponseHeader
 
 LOGGER: Final = logging.getLogger("prefork")
@@ -74,10 +74,7 @@ class ASGIExchange(Exchange):
     def scope(self) -> dict[str, Any]:
         conn = self.conn
         state = conn.state
-        target = self.target
-        raw_path, _, query = target.partition(b"?")
-        if raw_path[:1] != b"/":
-            raw_path = _absolute_path(raw_path)
+        raw_path, query = split_target(self.target)
         path = raw_path.decode("ascii") if b"%" not in raw_path else _decode(raw_path)
         root_path = state.config.root_path
         method = self.method
@@ -259,10 +256,3 @@ class ASGIExchange(Exchange):
 
 def _decode(raw_path: bytes) -> str:
     return unquote(raw_path.decode("ascii"))
-
-
-def _absolute_path(target: bytes) -> bytes:
-    """The path of an absolute-form target (http://host/path), RFC 9112 3.2.2."""
-    after_scheme = target.split(b"://", 1)[-1]
-    slash = after_scheme.find(b"/")
-    return after_scheme[slash:] if slash >= 0 else b"/"

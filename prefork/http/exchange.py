@@ -23,6 +23,20 @@ if TYPE_CHECKING:
     from prefork.observe.accesslog import AccessEntry
 
 
+def split_target(target: bytes) -> tuple[bytes, bytes]:
+    """The raw path and query of a request target.
+
+    An absolute-form target (`http://host/path`, RFC 9112 3.2.2) gives its
+    path; `*` (OPTIONS) gives `/`.
+    """
+    raw_path, _, query = target.partition(b"?")
+    if raw_path[:1] != b"/":
+        after_scheme = raw_path.split(b"://", 1)[-1]
+        slash = after_scheme.find(b"/")
+        raw_path = after_scheme[slash:] if slash >= 0 else b"/"
+    return raw_path, query
+
+
 class Exchange:
     # True: start the app as soon as the headers are in, streaming the body to it.
     # False: start it once the whole body has arrived (inline WSGI).

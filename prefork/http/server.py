@@ -24,6 +24,7 @@ from prefork.loader import LoadedApp
 
 if TYPE_CHECKING:
     import ssl
+    from concurrent.futures import ThreadPoolExecutor
 
 LOGGER: Final = logging.getLogger("prefork")
 
@@ -67,6 +68,7 @@ class ServerState:
         "limit_target",
         "loop",
         "send_timeout",
+        "thread_pool",
         "wsgi_template",
     )
 
@@ -111,6 +113,7 @@ class ServerState:
         self.access_log = AccessLog(config.access_logfile, config.access_logformat)
         self.exchange_class: type[Exchange] = _exchange_class(config, loaded)
         self.wsgi_template: dict[str, Any] = {}
+        self.thread_pool: ThreadPoolExecutor | None = None  # WSGI --threads only
         if loaded.interface == "wsgi":
             from prefork.wsgi.environ import template
 

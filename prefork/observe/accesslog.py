@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
+from prefork.http.response import MONTHS
+
 __all__ = ["AccessEntry", "AccessLog", "AccessLogFormatter", "escape"]
 
 LOGGER: Final = logging.getLogger("prefork")
@@ -108,23 +110,6 @@ def _escape_bytes(value: bytes) -> str:
 
 # -- time ----------------------------------------------------------------------
 
-# Month names written out: strftime's %b follows the process locale, which the
-# application may change, while the Common Log Format wants English.
-_MONTHS: Final = (
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "May",
-    "Jun",
-    "Jul",
-    "Aug",
-    "Sep",
-    "Oct",
-    "Nov",
-    "Dec",
-)
-
 
 class _ClfClock:
     """`[10/Oct/2000:13:55:36 -0700]` for a wall-clock time, computed once a second."""
@@ -143,7 +128,7 @@ class _ClfClock:
             sign = "-" if offset < 0 else "+"
             hours, minutes = divmod(abs(offset), 60)
             self._text = (
-                f"[{tm.tm_mday:02d}/{_MONTHS[tm.tm_mon - 1]}/{tm.tm_year:04d}:"
+                f"[{tm.tm_mday:02d}/{MONTHS[tm.tm_mon - 1]}/{tm.tm_year:04d}:"
                 f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} {sign}{hours:02d}{minutes:02d}]"
             )
             self._second = second

@@ -14,6 +14,7 @@ from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 from prefork.config import Config
+from prefork.http import exchange
 from prefork.http.response import SERVER_SOFTWARE
 from prefork.wsgi.file_wrapper import FileWrapper
 
@@ -72,11 +73,7 @@ def combine(key: str, previous: str, value: bytes) -> str:
 
 def split_target(target: bytes) -> tuple[str, str]:
     """PATH_INFO (percent-decoded, as latin-1 text per PEP 3333) and QUERY_STRING."""
-    raw_path, _, query = target.partition(b"?")
-    if raw_path[:1] != b"/":
-        after_scheme = raw_path.split(b"://", 1)[-1]
-        slash = after_scheme.find(b"/")
-        raw_path = after_scheme[slash:] if slash >= 0 else b"/"
+    raw_path, query = exchange.split_target(target)
     if b"%" in raw_path:
         raw_path = unquote_to_bytes(raw_path)
     return raw_path.decode("latin-1"), query.decode("latin-1")

@@ -25,8 +25,6 @@ LOGGER: Final = logging.getLogger("prefork")
 _STATUS: Final = re.compile(r"[1-9]\d\d [^\r\n\0]*")
 _STATUS_CACHE_MAX: Final = 256
 _status_lines: dict[str, tuple[bytes, int]] = {}
-_VALID_NAMES_MAX: Final = 1024
-_valid_names: set[str] = set()
 
 _METHODS: Final = {m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH")}
 _PROTOCOLS: Final = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
@@ -54,10 +52,7 @@ def app_head(headers: list[tuple[str, str]]) -> response.AppHead:
         return cached
     try:
         for name, _ in headers:
-            if name not in _valid_names:
-                response.check_name(name.encode("latin-1"))
-                if len(_valid_names) < _VALID_NAMES_MAX:
-                    _valid_names.add(name)
+            response.check_name(name.encode("latin-1"))
         block = "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("latin-1")
     except (TypeError, ValueError, AttributeError) as exc:
         raise InvalidResponseHeader(f"invalid WSGI response headers: {exc!s:.200}") from None
@@ -84,12 +79,7 @@ class WSGIExchange(Exchange):
             base = conn.adapter_cache = wsgi_environ.connection_environ(
                 conn.state.wsgi_template, conn.sockname, conn.client
             )
-        target = self.target
-        if b"%" in target or target[:1] != b"/":
-            path, query = wsgi_environ.split_target(target)
-        else:
-            raw_path, _, raw_query = target.partition(b"?")
-            path, query = raw_path.decode("latin-1"), raw_query.decode("latin-1")
+        path, query = wsgi_environ.split_target(self.target)
         method = self.method
         # copy() then stores: several times cheaper than a {**base, ...} literal.
         environ = base.copy()

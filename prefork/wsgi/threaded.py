@@ -26,11 +26,10 @@ if TYPE_CHECKING:
     from prefork.http.server import ServerState
 
 _HEAD = b"HEAD"
-_pools: dict[int, ThreadPoolExecutor] = {}
 
 
 def start_pool(state: ServerState, threads: int) -> None:
-    _pools[id(state)] = ThreadPoolExecutor(threads, thread_name_prefix="prefork-wsgi")
+    state.thread_pool = ThreadPoolExecutor(threads, thread_name_prefix="prefork-wsgi")
 
 
 class ThreadedInput:
@@ -144,7 +143,8 @@ class ThreadedWSGIExchange(WSGIExchange):
             self.start_time = time.time()
         if self.body_complete:
             self.input.finish()
-        pool = _pools[id(self.conn.state)]
+        pool = self.conn.state.thread_pool
+        assert pool is not None, "start_pool() runs before the server accepts"
         pool.submit(self._run)
 
     def feed_body(self, data: bytes) -> None:
