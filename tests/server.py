@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,8 +60,14 @@ class Server:
         except psutil.NoSuchProcess:
             return set()
 
-    def wait_for_log(self, pattern: str, timeout: float = 20.0, start: int = 0) -> re.Match[str]:
-        """Wait until a log line from index `start` on matches `pattern`."""
+    def wait_for_log(
+        self, pattern: str, timeout: float = 20.0, start: int = 0, *, past_exit: bool = False
+    ) -> re.Match[str]:
+        """Wait until a log line from index `start` on matches `pattern`.
+
+        `past_exit` keeps waiting after this master exited: a master it
+        upgraded to (USR2) writes to the same pipe.
+        """
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         index = start
@@ -73,7 +79,8 @@ class Server:
                     if match:
                         return match
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or (self.proc.poll() is not None and index >= len(self.lines)):
+                exited = not past_exit and self.proc.poll() is not None
+                if remaining <= 0 or (exited and index >= len(self.lines)):
                     raise AssertionError(
                         f"no log line matched {pattern!r} within {timeout}s; log:\n{self.log}"
                     )
@@ -152,6 +159,25 @@ def stop_server(server: Server, timeout: float = 15.0) -> None:
         os.killpg(pgid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         server.proc.wait(5)
+
+
+class LazyServers(dict[tuple[str, str], Server]):
+    """Servers started on first use, keyed by (variant, kind), stopped with `stack`.
+
+    `args_for(key)` gives the run_server arguments (APP first) for a key.
+    """
+
+    def __init__(
+        self, stack: contextlib.ExitStack, args_for: Callable[[tuple[str, str]], Sequence[str]]
+    ) -> None:
+        super().__init__()
+        self._stack = stack
+        self._args_for = args_for
+
+    def __missing__(self, key: tuple[str, str]) -> Server:
+        server = self._stack.enter_context(run_server(*self._args_for(key)))
+        self[key] = server
+        return server
 
 
 @contextlib.contextmanager

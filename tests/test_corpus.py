@@ -31,7 +31,7 @@ from tests.corpus.harness import (
     read_responses,
     run_case,
 )
-from tests.server import Server, run_server
+from tests.server import LazyServers, Server, run_server
 
 ECHO: Final = {
     "wsgi": "tests.apps.hardening_echo:wsgi_app",
@@ -53,24 +53,10 @@ def _params() -> Iterator[Any]:
                 yield pytest.param(case, interface, mode, id=f"{case.name}-{interface}-{mode}")
 
 
-class LazyServers(dict[tuple[str, str], Server]):
-    """Servers started on first use, keyed by (interface, server kind)."""
-
-    def __init__(self, stack: contextlib.ExitStack) -> None:
-        super().__init__()
-        self._stack = stack
-
-    def __missing__(self, key: tuple[str, str]) -> Server:
-        interface, kind = key
-        server = self._stack.enter_context(run_server(ECHO[interface], *SERVER_ARGS[kind]))
-        self[key] = server
-        return server
-
-
 @pytest.fixture(scope="module")
 def servers() -> Iterator[LazyServers]:
     with contextlib.ExitStack() as stack:
-        yield LazyServers(stack)
+        yield LazyServers(stack, lambda key: (ECHO[key[0]], *SERVER_ARGS[key[1]]))
 
 
 def describe(outcome: tuple[Expected, ...]) -> str:

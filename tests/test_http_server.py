@@ -32,7 +32,7 @@ import psutil
 import pytest
 
 from tests.apps.engine_app import PIECE, stream_chunks
-from tests.server import Server, run_server
+from tests.server import LazyServers, Server
 
 MIB: Final = 1 << 20
 BIG: Final = 200 * MIB
@@ -57,24 +57,10 @@ KINDS: Final = {
 ALL_MODES: Final = list(MODES)
 
 
-class LazyServers(dict[tuple[str, str], Server]):
-    """Servers started on first use, keyed by (mode, kind), stopped at module end."""
-
-    def __init__(self, stack: contextlib.ExitStack) -> None:
-        super().__init__()
-        self._stack = stack
-
-    def __missing__(self, key: tuple[str, str]) -> Server:
-        mode, kind = key
-        server = self._stack.enter_context(run_server(*MODES[mode], *KINDS[kind]))
-        self[key] = server
-        return server
-
-
 @pytest.fixture(scope="module")
 def servers() -> Iterator[LazyServers]:
     with contextlib.ExitStack() as stack:
-        yield LazyServers(stack)
+        yield LazyServers(stack, lambda key: (*MODES[key[0]], *KINDS[key[1]]))
 
 
 @pytest.fixture(scope="module")

@@ -130,22 +130,7 @@ def status(path: Path) -> dict[str, object]:
 
 
 def wait_line(server: Server, pattern: str, start: int, timeout: float = 60.0) -> re.Match[str]:
-    """Like Server.wait_for_log, but keeps reading after the first master exits
-    (an upgraded master writes to the same pipe)."""
-    regex = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    index = start
-    with server._new_line:
-        while True:
-            while index < len(server.lines):
-                match = regex.search(server.lines[index])
-                index += 1
-                if match:
-                    return match
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no log line matched {pattern!r}; log:\n{server.log}")
-            server._new_line.wait(min(remaining, 0.2))
+    return server.wait_for_log(pattern, timeout, start, past_exit=True)
 
 
 def settle(pids: object, count: int, timeout: float = 30.0) -> None:
