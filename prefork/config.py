@@ -180,6 +180,14 @@ def parse_binds(value: Any) -> tuple[str, ...]:
     return binds
 
 
+def parse_patterns(value: Any) -> tuple[str, ...]:
+    """Paths or glob patterns: repeated flags, a TOML list, or commas in the environment."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ValueError("expected a list of paths or patterns")  # noqa: TRY004 - parsers raise ValueError
+    return tuple(parse_str(item).strip() for item in items if str(item).strip())
+
+
 def parse_ip_list(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
@@ -295,6 +303,46 @@ class Config:
         metavar="FILE",
         doc="Config file (TOML). Default: ./prefork.toml if present, else the "
         "[tool.prefork] table of ./pyproject.toml.",
+    )
+
+    # -- development -----------------------------------------------------------
+    reload: bool = setting(
+        False,
+        "--reload",
+        parse=parse_bool,
+        section="Development",
+        doc="Reload the workers when a source file changes (for development; see "
+        "docs/operations.md). Uses watchfiles when installed, else polling.",
+    )
+    reload_dirs: tuple[str, ...] = setting(
+        (),
+        "--reload-dir",
+        parse=parse_patterns,
+        section="Development",
+        metavar="DIR",
+        repeatable=True,
+        doc="Directory to watch with --reload; repeat for several. Default: the "
+        "--chdir directory, else the current one.",
+    )
+    reload_includes: tuple[str, ...] = setting(
+        (),
+        "--reload-include",
+        parse=parse_patterns,
+        section="Development",
+        metavar="GLOB",
+        repeatable=True,
+        doc="More files whose change reloads, besides *.py (a glob on the name, or "
+        "on the relative path if it has a `/`); repeat for several.",
+    )
+    reload_excludes: tuple[str, ...] = setting(
+        (),
+        "--reload-exclude",
+        parse=parse_patterns,
+        section="Development",
+        metavar="GLOB",
+        repeatable=True,
+        doc="More files and directories never watched, besides hidden ones, "
+        "bytecode, editor swap files and __pycache__; repeat for several.",
     )
 
     # -- server socket -------------------------------------------------------

@@ -55,6 +55,7 @@ from prefork.errors import EXIT_BOOT, EXIT_IMPORT, EXIT_OK, ConfigError, Prefork
 from prefork.master import health
 from prefork.master.reload import ReloadRun, replacement_queue, result
 from prefork.master.workers import WorkerHandle, WorkerState
+from prefork.reloader import BACKEND_PREFIX, Watcher
 from prefork.sockets import INHERIT_ENV, Listener, close_all, open_listeners
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ class Arbiter:
         self.signals: deque[int] = deque()
         self.wake_r = self.wake_w = -1
         self.control: ControlServer | None = None
+        self.watcher: Watcher | None = None  # --reload
         self.pidfile: str | None = None
         # master phase
         self.initial_ready = False
@@ -167,6 +169,8 @@ class Arbiter:
         self._write_pidfile()
         self._install_signals()
         self._open_control()
+        if config.reload:
+            self._start_watcher()
         name = f" [{config.name}]" if config.name else ""
         setproctitle.setproctitle(f"prefork: master{name}")
         self._loop()
@@ -209,7 +213,37 @@ class Arbiter:
         self.control = server
         log.debug("Control socket: %s", path)
 
+    def _start_watcher(self) -> None:
+        config = self.config
+        dirs = config.reload_dirs or (config.chdir or self.start_cwd,)
+        self.watcher = Watcher.start(dirs, config.reload_includes, config.reload_excludes)
+        self.selector.register(self.watcher.fd, selectors.EVENT_READ, self._on_watcher)
+        log.info("Watching for changes in %s (--reload: for development)", ", ".join(dirs))
+
+    def _on_watcher(self) -> None:
+        assert self.watcher is not None
+        lines = self.watcher.read_lines()
+        if lines is None:
+            log.error("The --reload watcher exited; changes are no longer watched")
+            self.selector.unregister(self.watcher.fd)
+            self.watcher.stop()
+            self.watcher = None
+            return
+        changed = []
+        for line in lines:
+            if line.startswith(BACKEND_PREFIX):
+                log.debug("--reload watcher: %s", line.removeprefix(BACKEND_PREFIX))
+            else:
+                changed += line.split("\t")
+        if changed:
+            shown = ", ".join(self.watcher.describe(p) for p in changed[:3])
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            log.info("Change detected in %s%s; reloading", shown, more)
+            self.request_reload("file change")
+
     def _cleanup(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.control is not None:
             self.control.close()
         # A new master (USR2) inherited the listeners: their files are its now.

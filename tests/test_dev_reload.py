@@ -1,0 +1,143 @@
+"""`--reload`: an edit is served without a failed request; a broken edit keeps the old code."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from prefork.reloader import DEFAULT_EXCLUDES, DEFAULT_INCLUDES, FileFilter, poll_changes
+from tests.server import ROOT, run_server
+from tests.test_reload import BROKEN_APP, Load, load, write_app
+
+APP = "proc_reload_app:app"
+# The issue asks for "served within 2 s"; a loaded CI machine gets some slack
+# here, and the closing note records the latency measured on a quiet one.
+SERVED_WITHIN = 5.0
+
+
+def wait_for_version(state: Load, version: str, timeout: float = SERVED_WITHIN) -> float:
+    """Seconds until a request sent from now on is answered by `version`."""
+    since = time.monotonic()
+    while time.monotonic() - since < timeout:
+        with state.lock:
+            if any(v == version for sent, v, _ in state.samples if sent >= since):
+                return time.monotonic() - since
+        time.sleep(0.02)
+    raise AssertionError(f"{version} not served within {timeout}s; failures {state.failures[:5]}")
+
+
+@pytest.mark.parametrize("backend", ["watchfiles", "polling"])
+def test_edit_is_served_and_a_broken_edit_keeps_the_old_code(tmp_path: Path, backend: str) -> None:
+    env = {}
+    if backend == "polling":
+        # A watchfiles that cannot be imported: the watcher must fall back.
+        shim = tmp_path / "shim" / "watchfiles"
+        shim.mkdir(parents=True)
+        (shim / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+        env["PYTHONPATH"] = f"{shim.parent}:{ROOT}"
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    write_app(app_dir, "v1")
+    args = ("-w", "2", "--reload", "--chdir", str(app_dir), "--log-level", "debug")
+    with run_server(APP, *args, env=env) as server:
+        server.wait_for_log(f"--reload watcher: {backend}")
+        with load(server.url) as state:
+            wait_for_version(state, "v1")
+            write_app(app_dir, "v2")
+            wait_for_version(state, "v2")
+
+            mark = len(server.lines)
+            (app_dir / "proc_reload_app.py").write_text(BROKEN_APP)
+            server.wait_for_log("Reload failed: .*deploy went wrong", start=mark)
+            wait_for_version(state, "v2")  # the old workers still serve
+
+            write_app(app_dir, "v3")
+            wait_for_version(state, "v3")
+        assert state.failures == []
+        assert "Change detected in proc_reload_app.py; reloading" in server.log
+
+
+def test_files_outside_the_patterns_do_not_reload(tmp_path: Path) -> None:
+    write_app(tmp_path, "v1")
+    with run_server(APP, "--reload", "--chdir", str(tmp_path), "--log-level", "debug") as server:
+        server.wait_for_log("--reload watcher: watchfiles")
+        (tmp_path / "notes.txt").write_text("not code")
+        (tmp_path / ".hidden.py").write_text("x = 1")
+        (tmp_path / "data.html").write_text("<p>")
+        mark = len(server.lines)
+        (tmp_path / "module.py").write_text("x = 1")  # the one that counts
+        line = server.wait_for_log("Change detected in", start=mark)
+        assert "module.py" in line.string
+        assert not any("notes.txt" in x or ".hidden" in x for x in server.lines)
+
+
+def test_reload_include_adds_to_the_defaults(tmp_path: Path) -> None:
+    write_app(tmp_path, "v1")
+    args = ("--reload", "--chdir", str(tmp_path), "--reload-include", "*.html")
+    with run_server(APP, *args, "--log-level", "debug") as server:
+        server.wait_for_log("--reload watcher: watchfiles")
+        for name in ("page.html", "module.py"):
+            mark = len(server.lines)
+            (tmp_path / name).write_text("x = 1")
+            assert name in server.wait_for_log("Change detected in", start=mark).string
+
+
+def test_the_watcher_ends_with_the_master(tmp_path: Path) -> None:
+    write_app(tmp_path, "v1")
+    with run_server(APP, "--reload", "--chdir", str(tmp_path)) as server:
+        master = psutil.Process(server.pid)
+        watchers = [p for p in master.children() if "prefork.reloader" in " ".join(p.cmdline())]
+        assert len(watchers) == 1
+    watchers[0].wait(10)  # raises psutil.TimeoutExpired if it outlived the master
+
+
+# -- the filter and the polling fallback, without processes ---------------------
+
+KEEP = FileFilter(DEFAULT_INCLUDES, DEFAULT_EXCLUDES)
+
+
+@pytest.mark.parametrize(
+    ("relative", "wanted"),
+    [
+        ("app.py", True),
+        ("pkg/views.py", True),
+        ("app.pyc", False),
+        ("__pycache__/app.cpython-311.py", False),
+        (".venv/lib/site.py", False),
+        ("pkg/.hidden.py", False),
+        ("~backup.py", False),
+        ("README.md", False),
+    ],
+)
+def test_default_filter(relative: str, wanted: bool) -> None:
+    root = Path("/srv/app")
+    assert KEEP.wants(root / relative, root) is wanted
+
+
+def test_path_patterns_match_the_relative_path() -> None:
+    keep = FileFilter(("*.py", "templates/*.html"), ("build/*",))
+    root = Path("/srv")
+    assert keep.wants(root / "templates" / "index.html", root)
+    assert not keep.wants(root / "static" / "index.html", root)
+    assert not keep.wants(root / "build" / "gen.py", root)
+
+
+def test_polling_sees_changes_additions_and_removals(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("a = 1")
+    (tmp_path / "b.py").write_text("b = 1")
+    stop = threading.Event()
+    changes = poll_changes([tmp_path], KEEP, stop)
+    (tmp_path / "a.py").write_text("a = 22")
+    (tmp_path / "b.py").unlink()
+    (tmp_path / "c.py").write_text("c = 1")
+    (tmp_path / "c.txt").write_text("ignored")
+    seen: set[Path] = set()
+    deadline = time.monotonic() + 10
+    while seen != {tmp_path / "a.py", tmp_path / "b.py", tmp_path / "c.py"}:
+        assert time.monotonic() < deadline, seen
+        seen |= next(changes)
+    stop.set()
