@@ -592,6 +592,15 @@ class Config:
         metavar="LEVEL",
         doc="Error log level: " + ", ".join(LOG_LEVELS) + ".",
     )
+    log_format: str = setting(
+        "text",
+        "--log-format",
+        parse=choice("text", "json"),
+        section="Logging",
+        metavar="FORMAT",
+        doc="`text` (gunicorn's layout) or `json` (one object per line) for the error "
+        "log, the access log and the application's own log records.",
+    )
     error_logfile: str = setting(
         "-",
         "--error-logfile",

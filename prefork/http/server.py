@@ -110,7 +110,11 @@ class ServerState:
         self.limit_headers = config.limit_request_headers
         self.limit_body = config.limit_request_body
         self.limit_concurrency = config.limit_concurrency
-        self.access_log = AccessLog(config.access_logfile, config.access_logformat)
+        self.access_log = AccessLog(
+            config.access_logfile,
+            config.access_logformat,
+            json_lines=config.log_format == "json",
+        )
         self.exchange_class: type[Exchange] = _exchange_class(config, loaded)
         self.wsgi_template: dict[str, Any] = {}
         self.thread_pool: ThreadPoolExecutor | None = None  # WSGI --threads only

@@ -42,8 +42,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_to_bytes
+
+if TYPE_CHECKING:
+    from prefork.observe.jsonlog import JsonAccessFormatter
 
 from prefork.http.response import MONTHS
 
@@ -363,9 +366,15 @@ class AccessLog:
         "enabled",
     )
 
-    def __init__(self, path: str | None, fmt: str) -> None:
+    def __init__(self, path: str | None, fmt: str, *, json_lines: bool = False) -> None:
         self._path = path
-        self._formatter = AccessLogFormatter(fmt)
+        self._formatter: AccessLogFormatter | JsonAccessFormatter
+        if json_lines:
+            from prefork.observe.jsonlog import JsonAccessFormatter
+
+            self._formatter = JsonAccessFormatter()
+        else:
+            self._formatter = AccessLogFormatter(fmt)
         self.enabled = path is not None
         self.dropped = 0  # lines lost to write errors (disk full, closed pipe)
         self._warned = False
@@ -384,7 +393,7 @@ class AccessLog:
         return os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
     @property
-    def formatter(self) -> AccessLogFormatter:
+    def formatter(self) -> AccessLogFormatter | JsonAccessFormatter:
         return self._formatter
 
     def log(self, entry: AccessEntry) -> None:

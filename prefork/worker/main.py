@@ -152,6 +152,7 @@ def _prepare_process(spec: WorkerSpec) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, (*_ENDING, *_IGNORED, signal.SIGCHLD))
     name = f" [{spec.config.name}]" if spec.config.name else ""
     setproctitle.setproctitle(f"prefork: worker {spec.slot}{name}")
+    logs.set_worker(spec.slot, spec.config)
     _set_pdeathsig(spec.master_pid)
     # SIGABRT (heartbeat timeout) and crashes dump every thread's stack to stderr.
     faulthandler.enable(file=sys.stderr, all_threads=True)

@@ -1,0 +1,142 @@
+"""`--log-format json`: every line of every log parses, whatever the client sent."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prefork.observe.accesslog import AccessEntry
+from prefork.observe.jsonlog import JsonAccessFormatter
+from tests.server import Server, run_server
+
+HOSTILE_AGENTS = [
+    b'quote " and backslash \\ inside',
+    "non-ASCII: caf\u00e9 \u65e5\u672c".encode(),
+    b"invalid UTF-8: \xff\xfe\xc3",
+    b"a tab\tinside, and a backslash-u \\u0041",
+]
+
+
+def send_raw(port: int, agent: bytes, query: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /path%20x?"
+            + query
+            + b" HTTP/1.1\r\nHost: t\r\nUser-Agent: "
+            + agent
+            + b"\r\nX-Request-ID: rid-1\r\nConnection: close\r\n\r\n"
+        )
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def read_json_lines(path: Path, wanted: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+    """Parse every line of `path` (each must be JSON) once `wanted` lines are there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = path.read_text(encoding="ascii").splitlines() if path.exists() else []
+        if len(lines) >= wanted or time.monotonic() > deadline:
+            return [json.loads(line) for line in lines]
+        time.sleep(0.05)
+
+
+def json_server_port(server: Server, errors: Path, timeout: float = 30.0) -> int:
+    """The port of a server whose JSON error log goes to `errors`, once it is ready."""
+    deadline = time.monotonic() + timeout
+    while not (errors.exists() and "Ready:" in errors.read_text()):
+        assert time.monotonic() < deadline and server.proc.poll() is None, server.log
+        time.sleep(0.05)
+    listening = next(
+        e["message"] for e in read_json_lines(errors, 1) if "Listening at:" in e["message"]
+    )
+    return int(listening.rsplit(":", 1)[1])
+
+
+@pytest.mark.parametrize("app", ["wsgi_app", "asgi_app"])
+def test_every_line_parses_with_hostile_requests(tmp_path: Path, app: str) -> None:
+    access, errors = tmp_path / "access.log", tmp_path / "error.log"
+    args = ["--log-format", "json", "--access-logfile", str(access)]
+    args += ["--error-logfile", str(errors), "-w", "2"]
+    with run_server(f"tests.apps.json_logging:{app}", *args, wait_ready=False) as server:
+        port = json_server_port(server, errors)
+        for agent in HOSTILE_AGENTS:
+            assert send_raw(port, agent, b"q=%22%FF").startswith(b"HTTP/1.1 200")
+    # The server has stopped: every buffered line is flushed.
+    entries = read_json_lines(access, len(HOSTILE_AGENTS))
+    assert len(entries) == len(HOSTILE_AGENTS)
+    # Two workers write their own batches: compare without order.
+    expected = {agent.decode("utf-8", "backslashreplace") for agent in HOSTILE_AGENTS}
+    assert {entry["user_agent"] for entry in entries} == expected
+    for entry in entries:
+        assert entry["type"] == "access"
+        assert entry["method"] == "GET"
+        assert entry["path"] == "/path%20x"
+        assert entry["query"] == "q=%22%FF"
+        assert entry["status"] == 200
+        assert entry["bytes"] == 2
+        assert entry["client"] == "127.0.0.1"
+        assert entry["request_id"] == "rid-1"
+        assert isinstance(entry["duration"], float)
+        assert entry["time"][10] == "T"
+    records = read_json_lines(errors, 1)
+    assert any(r["type"] == "server" and r["worker"] == "master" for r in records)
+    assert any(isinstance(r["worker"], int) for r in records)
+    app_lines = [r for r in records if r["type"] == "app"]
+    assert len(app_lines) == len(HOSTILE_AGENTS)
+    assert all(r["logger"] == "tests.app" and r["level"] == "warning" for r in app_lines)
+    assert app_lines[0]["message"] == 'app saw q=%22%FF "quoted"'
+
+
+def test_text_format_leaves_the_root_logger_alone(tmp_path: Path) -> None:
+    with run_server("tests.apps.json_logging:wsgi_app") as server:
+        send_raw(server.port, b"ua", b"x=1")
+        server.wait_for_log('app saw x=1 "quoted"')
+    assert "[INFO] Ready:" in server.log
+    assert '{"' not in server.log
+
+
+def test_access_formatter_escapes_what_json_needs() -> None:
+    entry = AccessEntry(
+        remote_addr="10.0.0.1",
+        method="POST",
+        target="/a\x00b?x=\u00ff".encode().decode("latin-1"),
+        http_version="1.1",
+        status=201,
+        body_bytes=5,
+        request_headers=[(b"user-agent", b'"\\\n\x1b')],
+        response_headers=[],
+        start_wall=1_700_000_000.25,
+        duration=0.0012345,
+        pid=42,
+    )
+    line = JsonAccessFormatter().format(entry)
+    assert "\n" not in line and line.isascii()
+    parsed = json.loads(line)
+    assert parsed["path"] == "/a\x00b"
+    assert parsed["query"] == "x=\u00ff"
+    assert parsed["user_agent"] == '"\\\n\x1b'
+    assert parsed["duration"] == 0.001234 or parsed["duration"] == 0.001235
+    assert parsed["time"].startswith("20") and ".250" in parsed["time"]
+    assert parsed["referer"] is None and parsed["request_id"] is None
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_lines_of_the_last_second_survive_a_graceful_stop(tmp_path: Path, log_format: str) -> None:
+    # Lines to a file are batched and flushed once a second; a stop right
+    # after a request, with no connection left open, must flush them too.
+    access, errors = tmp_path / "access.log", tmp_path / "error.log"
+    args = ["--access-logfile", str(access), "--log-format", log_format]
+    if log_format == "json":  # JSON lines on stderr would hide the banner from run_server
+        args += ["--error-logfile", str(errors)]
+    json_lines = log_format == "json"
+    with run_server("tests.apps.json_logging:wsgi_app", *args, wait_ready=not json_lines) as server:
+        port = json_server_port(server, errors) if json_lines else server.port
+        send_raw(port, b"ua", b"x=1")
+    assert "x=1" in access.read_text()
