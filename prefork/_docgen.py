@@ -42,6 +42,7 @@ TYPES: Final[dict[Callable[[Any], Any], str]] = {
     config.parse_umask: "octal mode (`022`, `0o022`)",
     config.parse_binds: "one or more addresses (a TOML array; commas in the environment)",
     config.parse_ip_list: "addresses, comma-separated (or a TOML array); `*` for any",
+    config.parse_host_port: "`HOST:PORT` or `[IPV6]:PORT`",
     config.parse_patterns: "paths or globs (repeat the flag; a TOML array; commas in the "
     "environment)",
     config.parse_access_logformat: "access log format (see [logging.md](logging.md))",

@@ -188,6 +188,24 @@ def parse_patterns(value: Any) -> tuple[str, ...]:
     return tuple(parse_str(item).strip() for item in items if str(item).strip())
 
 
+def parse_host_port(value: Any) -> str | None:
+    """HOST:PORT or [IPV6]:PORT, for the master's own endpoint; empty means off."""
+    text = parse_str(value).strip()
+    if not text:
+        return None
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9100 or [::1]:9100")
+    return text
+
+
+def split_host_port(text: str) -> tuple[str, int]:
+    """The (host, port) of a value accepted by parse_host_port."""
+    host, _, port = text.rpartition(":")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
 def parse_ip_list(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
@@ -625,6 +643,17 @@ class Config:
         section="Logging",
         metavar="FORMAT",
         doc="gunicorn-compatible access log format; see docs/logging.md for the atoms.",
+    )
+
+    # -- metrics ---------------------------------------------------------------
+    metrics_bind: str | None = setting(
+        None,
+        "--metrics-bind",
+        parse=parse_host_port,
+        section="Metrics",
+        metavar="HOST:PORT",
+        doc="Serve /metrics (Prometheus), /healthz and /readyz from the master on this "
+        "address; see docs/operations.md. Off unless given.",
     )
 
     # -- process -------------------------------------------------------------

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import httptools
@@ -149,6 +150,9 @@ class HttpConnection(asyncio.Protocol):
         if self.closing:
             return
         self.fed = len(data)
+        metrics = self.state.metrics
+        if metrics is not None:
+            metrics.bytes_received += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -295,6 +299,8 @@ class HttpConnection(asyncio.Protocol):
         counters.inflight += 1
         keep_alive = state.keep_alive and not state.draining and parser.should_keep_alive()
         exchange = state.exchange_class(self, method, url, version, headers, keep_alive)
+        if state.metrics is not None:
+            exchange.begun = perf_counter()
         pipeline = self.pipeline
         pipeline.append(exchange)
         if self.transfer_encoding is not None or content_length > 0:
@@ -366,6 +372,14 @@ class HttpConnection(asyncio.Protocol):
         """The head exchange finished: start the next one, answer a pending error, or close."""
         state = self.state
         state.counters.inflight -= 1
+        metrics = state.metrics
+        if metrics is not None:
+            metrics.observe(
+                exchange.method,
+                exchange.status,
+                perf_counter() - exchange.begun,
+                exchange.body_sent,
+            )
         pipeline = self.pipeline
         if pipeline and pipeline[0] is exchange:
             pipeline.popleft()
@@ -421,6 +435,8 @@ class HttpConnection(asyncio.Protocol):
     def _send_error(self, error: ProtocolError) -> None:
         state = self.state
         state.counters.rejected += 1
+        if state.metrics is not None:
+            state.metrics.rejected[error.status] = state.metrics.rejected.get(error.status, 0) + 1
         peer = f"{self.client[0]}:{self.client[1]}" if self.client else "unix socket"
         LOGGER.info("Rejected request from %s: %d %s", peer, error.status, error.reason)
         if not self.closing:

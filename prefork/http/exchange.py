@@ -41,8 +41,12 @@ class Exchange:
     # True: start the app as soon as the headers are in, streaming the body to it.
     # False: start it once the whole body has arrived (inline WSGI).
     streams_body: ClassVar[bool] = True
+    # Response body bytes sent: a class default that the interface subclasses
+    # (which have instance dicts) overwrite per request.
+    body_sent = 0
 
     __slots__ = (
+        "begun",
         "body_complete",
         "conn",
         "expect_continue",
@@ -75,6 +79,7 @@ class Exchange:
         self.expect_continue = False
         self.started = False
         self.status = 0  # the status sent, for the access log; 0 until then
+        self.begun = 0.0  # perf_counter() at the end of the head; set with --metrics-bind
 
     def start(self) -> None:
         raise NotImplementedError

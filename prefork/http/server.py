@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import ssl
     from concurrent.futures import ThreadPoolExecutor
 
+    from prefork.observe.metrics import RequestMetrics
+
 LOGGER: Final = logging.getLogger("prefork")
 
 # The request line limit applies to "METHOD SP target SP HTTP/1.1"; the
@@ -67,6 +69,7 @@ class ServerState:
         "limit_headers",
         "limit_target",
         "loop",
+        "metrics",
         "send_timeout",
         "thread_pool",
         "wsgi_template",
@@ -115,6 +118,13 @@ class ServerState:
             config.access_logformat,
             json_lines=config.log_format == "json",
         )
+        # --metrics-bind: per-request counters for the master's /metrics; None
+        # keeps the hot path at one attribute test when metrics are off.
+        self.metrics: RequestMetrics | None = None
+        if config.metrics_bind:
+            from prefork.observe.metrics import RequestMetrics
+
+            self.metrics = RequestMetrics()
         self.exchange_class: type[Exchange] = _exchange_class(config, loaded)
         self.wsgi_template: dict[str, Any] = {}
         self.thread_pool: ThreadPoolExecutor | None = None  # WSGI --threads only

@@ -53,8 +53,10 @@ from prefork.control.server import ControlServer
 from prefork.cpus import resolve_workers
 from prefork.errors import EXIT_BOOT, EXIT_IMPORT, EXIT_OK, ConfigError, PreforkError
 from prefork.master import health
+from prefork.master.endpoint import Endpoint
 from prefork.master.reload import ReloadRun, replacement_queue, result
 from prefork.master.workers import WorkerHandle, WorkerState
+from prefork.observe.metrics import MetricsTotals
 from prefork.reloader import BACKEND_PREFIX, Watcher
 from prefork.sockets import INHERIT_ENV, Listener, close_all, open_listeners
 
@@ -110,6 +112,10 @@ class Arbiter:
         self.wake_r = self.wake_w = -1
         self.control: ControlServer | None = None
         self.watcher: Watcher | None = None  # --reload
+        self.endpoint: Endpoint | None = None  # --metrics-bind
+        self.metrics_totals = MetricsTotals()
+        self.restart_reasons: dict[str, int] = {}  # for /metrics
+        self.reload_counts = {"ok": 0, "failed": 0}
         self.pidfile: str | None = None
         # master phase
         self.initial_ready = False
@@ -171,6 +177,8 @@ class Arbiter:
         self._open_control()
         if config.reload:
             self._start_watcher()
+        if config.metrics_bind:
+            self._open_endpoint(config.metrics_bind)
         name = f" [{config.name}]" if config.name else ""
         setproctitle.setproctitle(f"prefork: master{name}")
         self._loop()
@@ -213,6 +221,28 @@ class Arbiter:
         self.control = server
         log.debug("Control socket: %s", path)
 
+    def _open_endpoint(self, address: str) -> None:
+        from prefork.master import metrics
+
+        try:
+            self.endpoint = Endpoint.open(
+                config_mod.split_host_port(address),
+                self.selector,
+                lambda: metrics.render(self),
+                self._serving,
+            )
+        except OSError as exc:
+            raise PreforkError(f"cannot open --metrics-bind {address}: {exc.strerror}") from None
+        host, port = self.endpoint.address
+        shown = f"[{host}]" if ":" in host else host
+        log.info("Metrics at: http://%s:%d/metrics (and /healthz, /readyz)", shown, port)
+
+    def _serving(self) -> bool:
+        """For /readyz: a worker is ready and the master is not stopping."""
+        return not self.stop_mode and any(
+            w.state is WorkerState.READY for w in self.workers.values()
+        )
+
     def _start_watcher(self) -> None:
         config = self.config
         dirs = config.reload_dirs or (config.chdir or self.start_cwd,)
@@ -244,6 +274,8 @@ class Arbiter:
     def _cleanup(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+        if self.endpoint is not None:
+            self.endpoint.close()
         if self.control is not None:
             self.control.close()
         # A new master (USR2) inherited the listeners: their files are its now.
@@ -400,8 +432,10 @@ class Arbiter:
         if kind == "hb":
             handle.counters = {
                 k: int(message.get(k, 0))
-                for k in ("requests", "inflight", "connections", "rejected", "rss")
+                for k in ("requests", "inflight", "connections", "rejected", "rss", "websockets")
             }
+            if "metrics" in message:
+                self.metrics_totals.update(handle.pid, message["metrics"])
         elif kind == "booted":
             if not self.app_logged:
                 self._log_application(
@@ -478,6 +512,7 @@ class Arbiter:
             self.selector.unregister(handle.channel.sock)
         handle.channel.close()
         del self.workers[handle.pid]
+        self.metrics_totals.exited(handle.pid)
         was = handle.state
         handle.move(WorkerState.EXITED)
         how = health.describe_exit(status)
@@ -506,6 +541,7 @@ class Arbiter:
             self.stop(graceful=False)
             return
         self.restarts[handle.slot] = self.restarts.get(handle.slot, 0) + 1
+        self._count_restart("crash")
         reload = self.reload
         if reload is not None and never_ready and handle.generation == reload.generation:
             self._reload_failed(reason)
@@ -574,6 +610,8 @@ class Arbiter:
 
     def _tick(self, now: float) -> None:
         config = self.config
+        if self.endpoint is not None:
+            self.endpoint.sweep(now)
         for handle in list(self.workers.values()):
             if handle.kill_at is not None and now >= handle.kill_at:
                 log.warning("%s did not stop in time; sending SIGKILL", handle.name)
@@ -652,8 +690,12 @@ class Arbiter:
         new = self._spawn(old.slot, generation)
         new.replaces = old
         old.replaced_by = new
+        self._count_restart(reason.partition(",")[0])  # "reload, generation 3" -> reload
         log.info("Replacing %s (%s)", old.name.lower(), reason)
         return new
+
+    def _count_restart(self, reason: str) -> None:
+        self.restart_reasons[reason] = self.restart_reasons.get(reason, 0) + 1
 
     def _reconcile(self, now: float) -> None:
         """Fork or retire workers until the serving count equals the target."""
@@ -793,6 +835,7 @@ class Arbiter:
 
     def _record_reload(self, ok: bool, generation: int, detail: str, started: float) -> None:
         self.last_reload = result(ok, generation, detail, started)
+        self.reload_counts["ok" if ok else "failed"] += 1
         if ok:
             status = f"reloaded: {detail}"
             systemd.notify("READY=1\n" + systemd.status_message(status))

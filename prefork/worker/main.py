@@ -226,25 +226,32 @@ class _Worker:
         if self.server is not None:
             self.server.state.access_log.reopen()
 
-    def heartbeat(self) -> None:
-        server = self.server
-        if server is None or self.stop.done():
-            return
+    def send_counters(self, server: HttpServer) -> None:
+        """One heartbeat message: the counters, and the metrics with --metrics-bind."""
         counters = server.counters
         try:
             rss = _resident_bytes()
         except OSError:  # out of descriptors (EMFILE): report nothing this time
             rss = 0
-        self.spec.channel.send(
-            {
-                "t": "hb",
-                "requests": counters.requests,
-                "inflight": counters.inflight,
-                "connections": counters.connections,
-                "rejected": counters.rejected,
-                "rss": rss,
-            }
-        )
+        message: dict[str, Any] = {
+            "t": "hb",
+            "requests": counters.requests,
+            "inflight": counters.inflight,
+            "connections": counters.connections,
+            "rejected": counters.rejected,
+            "rss": rss,
+        }
+        metrics = server.state.metrics
+        if metrics is not None:
+            message["metrics"] = metrics.snapshot()
+        self.spec.channel.send(message)
+
+    def heartbeat(self) -> None:
+        server = self.server
+        if server is None or self.stop.done():
+            return
+        self.send_counters(server)
+        counters = server.counters
         if self.max_requests and counters.requests >= self.max_requests and not self.retire_sent:
             self.retire_sent = True
             self.spec.channel.send({"t": "retire", "reason": "max-requests"})
@@ -318,6 +325,9 @@ async def _serve(
         if not await server.wait_drained(grace):
             log.warning("Worker %d: graceful timeout; closing remaining connections", spec.slot)
             server.abort()
+    # The master folds this last count into its totals (metrics count every
+    # request a worker served, not just those up to its last heartbeat).
+    worker.send_counters(server)
     if lifespan is not None and how != "now":
         try:
             await asyncio.wait_for(lifespan.shutdown(), max(config.graceful_timeout, 1.0))
