@@ -1,7 +1,7 @@
 """The `prefork` command line: serve an app (the default) or talk to a running master.
 
     prefork APP [options]                 serve APP (see --help)
-    prefork status|top|reload|scale|stop  control a running master (see docs/cli.md)
+    prefork status|top|reload|scale|stop|logs  control a running master (see docs/cli.md)
 
 The serve options are generated from the settings table in config.py, so a
 flag, its environment variable and its config-file key can never disagree.
@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from prefork import __version__, config
 from prefork.errors import EXIT_USAGE, ConfigError, PreforkError
 
-CONTROL_COMMANDS = ("status", "top", "reload", "scale", "stop")
+CONTROL_COMMANDS = ("status", "top", "reload", "scale", "stop", "logs")
 
 DESCRIPTION = """\
 Serve a WSGI or ASGI application with a supervised pool of worker processes.
@@ -40,7 +40,7 @@ signals (to the master):
   USR2       upgrade: start a new master on the same sockets
 
 control commands:
-  prefork status|top|reload|scale N|stop   (see docs/cli.md)
+  prefork status|top|reload|scale N|stop|logs   (see docs/cli.md)
 
 exit status:
   0 clean stop   1 runtime error   2 bad usage or config

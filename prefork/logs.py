@@ -9,6 +9,7 @@ follows gunicorn's so existing log parsers keep working:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from typing import Final, TextIO
@@ -26,14 +27,17 @@ def _open_sink(path: str) -> TextIO:
     return open(path, "a", buffering=1, encoding="utf-8")
 
 
-# The handler prefork put on the root logger (--log-format json only), so a
-# reconfigure replaces it and never touches handlers the application added.
+# The sink handler configure() installed, so a reconfigure replaces it and
+# leaves other handlers (the master's ring) in place.
+_handler: logging.Handler | None = None
+# The same handler on the root logger (--log-format json only), so a
+# reconfigure never touches handlers the application added.
 _root_handler: logging.Handler | None = None
 # The worker's slot number, or None in the master: shown by the JSON format.
 _worker: int | None = None
 
 
-def _formatter(config: Config) -> logging.Formatter:
+def formatter(config: Config) -> logging.Formatter:
     if config.log_format == "json":
         from prefork.observe.jsonlog import JsonFormatter
 
@@ -41,40 +45,47 @@ def _formatter(config: Config) -> logging.Formatter:
     return logging.Formatter(FORMAT, DATE_FORMAT)
 
 
-def configure(config: Config) -> None:
+def configure(config: Config, stream: TextIO | None = None) -> None:
     """(Re)configure the "prefork" logger; called at start and on SIGUSR1 (reopen).
 
-    With `--log-format json` the same sink and format also go on the root
-    logger, so the application's own records are JSON lines too, unless the
-    application configured the root logger itself.
+    `stream` replaces the configured sink (a worker writes to its stderr,
+    which the master forwards to the sink).  With `--log-format json` the same
+    handler also goes on the root logger, so the application's own records
+    are JSON lines too, unless the application configured the root logger.
     """
-    global _root_handler
+    global _handler, _root_handler
     root = logging.getLogger()
     if _root_handler is not None:
         root.removeHandler(_root_handler)
         _root_handler = None
-    for handler in list(LOGGER.handlers):
-        LOGGER.removeHandler(handler)
-        if isinstance(handler, logging.StreamHandler) and handler.stream not in (
+    if _handler is not None:
+        LOGGER.removeHandler(_handler)
+        if isinstance(_handler, logging.StreamHandler) and _handler.stream not in (
             sys.stderr,
             sys.stdout,
         ):
-            handler.close()
-    handler = logging.StreamHandler(_open_sink(config.error_logfile))
-    handler.setFormatter(_formatter(config))
-    LOGGER.addHandler(handler)
+            _handler.close()
+    _handler = logging.StreamHandler(stream or _open_sink(config.error_logfile))
+    _handler.setFormatter(formatter(config))
+    LOGGER.addHandler(_handler)
     LOGGER.setLevel(config.log_level.upper())
     LOGGER.propagate = False
     if config.log_format == "json" and not root.handlers:
-        _root_handler = handler
-        root.addHandler(handler)
+        _root_handler = _handler
+        root.addHandler(_handler)
         root.setLevel(config.log_level.upper())
 
 
-def set_worker(slot: int, config: Config) -> None:
-    """Called once in a new worker, so its JSON lines name their worker."""
+def sink_fd() -> int:
+    """The error log's descriptor (the master forwards workers' stderr to it)."""
+    if isinstance(_handler, logging.StreamHandler):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            return int(_handler.stream.fileno())
+    return 2
+
+
+def configure_worker(slot: int, config: Config) -> None:
+    """In a new worker: log to stderr (a pipe the master forwards), naming the worker."""
     global _worker
     _worker = slot
-    if config.log_format == "json":
-        for handler in LOGGER.handlers:
-            handler.setFormatter(_formatter(config))
+    configure(config, sys.stderr)

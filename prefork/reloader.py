@@ -127,6 +127,13 @@ class Watcher:
         *lines, self._partial = b"".join(chunks).split(b"\n")
         return [line.decode(errors="replace") for line in lines]
 
+    def close_inherited(self) -> None:
+        """In a new worker: close the copies of the pipes (the master keeps the watcher)."""
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    os.close(stream.fileno())
+
     def stop(self) -> None:
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:

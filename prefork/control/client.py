@@ -5,6 +5,7 @@
     prefork scale N | +N | -N        set, or change, the worker count
     prefork stop                     graceful stop (same as SIGTERM)
     prefork top [--interval S]       the status table, refreshed until Ctrl-C
+    prefork logs [-f] [--lines N]    recent lines of the master and workers (--worker K)
 
 The socket is found from --socket, else --name (as the server's --name),
 else the default path (see prefork.control.default_path).  Exit status 1 with
@@ -25,7 +26,7 @@ from prefork.control import default_path
 from prefork.errors import EXIT_RUNTIME, EXIT_USAGE, ControlError
 
 TIMEOUT: Final = 5.0
-COMMANDS: Final = ("status", "top", "reload", "scale", "stop")
+COMMANDS: Final = ("status", "top", "reload", "scale", "stop", "logs")
 # ANSI: cursor home, then clear to the end of the screen (no flicker, unlike a full clear).
 _REDRAW: Final = "\x1b[H\x1b[J"
 
@@ -130,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--interval", type=float, default=1.0, metavar="S", help="top: seconds between refreshes"
     )
+    parser.add_argument(
+        "--lines", type=int, default=50, metavar="N", help="logs: how many recent lines (0: all)"
+    )
+    parser.add_argument("--follow", "-f", action="store_true", help="logs: keep printing")
+    parser.add_argument("--worker", type=int, metavar="K", help="logs: only worker slot K")
     return parser
 
 
@@ -164,6 +170,12 @@ def main(argv: Sequence[str]) -> int:
         message["relative"] = text[0] in "+-"
     elif args.count is not None:
         parser.error(f"{args.command} takes no argument")
+    if args.command == "logs":
+        if args.lines < 0:
+            parser.error("--lines must be 0 (all) or more")
+        from prefork.control import logs
+
+        return logs.show(lambda m: request(path, m), args.lines, args.follow, args.worker)
     if args.command == "top":
         if not args.interval > 0:
             parser.error("--interval must be a positive number of seconds")

@@ -82,6 +82,7 @@ class ServerState:
         loop: asyncio.AbstractEventLoop,
         app_state: dict[str, Any],
         workers: int,
+        stdout_fd: int = 1,
     ) -> None:
         from prefork.observe.accesslog import AccessLog
 
@@ -117,6 +118,7 @@ class ServerState:
             config.access_logfile,
             config.access_logformat,
             json_lines=config.log_format == "json",
+            stdout_fd=stdout_fd,
         )
         # --metrics-bind: per-request counters for the master's /metrics; None
         # keeps the hot path at one attribute test when metrics are off.
@@ -171,8 +173,11 @@ class HttpServer:
         loop: asyncio.AbstractEventLoop,
         state: dict[str, Any],
         workers: int = 1,
+        stdout_fd: int = 1,
     ) -> None:
-        self.state = ServerState(config, loaded, loop, state, workers)
+        # stdout_fd: where `--access-logfile -` writes (the worker's own stdout
+        # is a pipe to the master; the access log bypasses it).
+        self.state = ServerState(config, loaded, loop, state, workers, stdout_fd)
         self.counters = self.state.counters
         self.loop = loop
         self.config = config

@@ -54,6 +54,7 @@ from prefork.cpus import resolve_workers
 from prefork.errors import EXIT_BOOT, EXIT_IMPORT, EXIT_OK, ConfigError, PreforkError
 from prefork.master import health
 from prefork.master.endpoint import Endpoint
+from prefork.master.output import LogRing, OutputPipe, RingHandler, WorkerOutput
 from prefork.master.reload import ReloadRun, replacement_queue, result
 from prefork.master.workers import WorkerHandle, WorkerState
 from prefork.observe.metrics import MetricsTotals
@@ -88,6 +89,10 @@ _HANDLED_SIGNALS: Final = (
 )
 
 
+def _stdout() -> int:
+    return 1  # workers' stdout goes to the master's
+
+
 def run(config: Config, cli_values: dict[str, Any]) -> int:
     """Serve until stopped; returns the master's exit status."""
     return Arbiter(config, cli_values).run()
@@ -116,6 +121,8 @@ class Arbiter:
         self.metrics_totals = MetricsTotals()
         self.restart_reasons: dict[str, int] = {}  # for /metrics
         self.reload_counts = {"ok": 0, "failed": 0}
+        self.ring = LogRing()  # recent lines, for `prefork logs`
+        self.output_pipes: dict[int, OutputPipe] = {}  # read fd -> worker stdout/stderr
         self.pidfile: str | None = None
         # master phase
         self.initial_ready = False
@@ -142,6 +149,7 @@ class Arbiter:
     def run(self) -> int:
         config = self.config
         logs.configure(config)
+        logs.LOGGER.addHandler(RingHandler(self.ring, logs.formatter(config)))
         os.umask(config.umask)
         log.info("Starting prefork %s", __version__)
         old_master = os.environ.pop(OLD_MASTER_ENV, "")
@@ -363,15 +371,20 @@ class Arbiter:
 
     def _spawn(self, slot: int, generation: int) -> WorkerHandle:
         master_end, worker_end = Channel.pair()
+        output = WorkerOutput.create()
         # A signal sent to the new pid before the worker replaced the master's
         # handlers would run the master's handler in the child and be lost;
         # blocked, it stays pending until the worker unblocks it (worker/main.py).
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
         pid = os.fork()
         if pid == 0:  # the worker; never returns
-            self._in_child(worker_end, master_end, slot, generation)
+            self._in_child(worker_end, master_end, output, slot, generation)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         worker_end.close()
+        output.in_master()
+        source = f"worker {slot}"
+        self._watch_output(OutputPipe(output.stdout_r, source, "stdout", self.ring, _stdout))
+        self._watch_output(OutputPipe(output.stderr_r, source, "stderr", self.ring, logs.sink_fd))
         handle = WorkerHandle(pid, slot, generation, master_end)
         with contextlib.suppress(psutil.Error):
             handle.process = psutil.Process(pid)
@@ -382,10 +395,27 @@ class Arbiter:
         log.info("Booting worker %d (pid: %d)", slot, pid)
         return handle
 
+    def _watch_output(self, pipe: OutputPipe) -> None:
+        self.output_pipes[pipe.fd] = pipe
+
+        def on_readable() -> None:
+            if not pipe.on_readable():  # the worker exited: its pipe is done
+                self.selector.unregister(pipe.fd)
+                del self.output_pipes[pipe.fd]
+                pipe.close()
+
+        self.selector.register(pipe.fd, selectors.EVENT_READ, on_readable)
+
     def _in_child(
-        self, channel: Channel, master_end: Channel, slot: int, generation: int
+        self,
+        channel: Channel,
+        master_end: Channel,
+        output: WorkerOutput,
+        slot: int,
+        generation: int,
     ) -> NoReturn:
         try:
+            stdout_fd = output.in_child()
             # Nothing of the master's bookkeeping may leak into a worker:
             # other workers' channel ends, the self-pipe, the control socket.
             # The epoll instance is shared with the master across fork, so it
@@ -395,6 +425,12 @@ class Arbiter:
             master_end.close()
             for other in self.workers.values():
                 other.channel.close()
+            for fd in self.output_pipes:
+                os.close(fd)
+            if self.endpoint is not None:
+                self.endpoint.close_inherited()
+            if self.watcher is not None:
+                self.watcher.close_inherited()
             if self.control is not None:
                 self.control.close_inherited()
             signal.set_wakeup_fd(-1)
@@ -413,6 +449,7 @@ class Arbiter:
                     generation=generation,
                     master_pid=os.getppid(),
                     loaded=self.loaded,
+                    stdout_fd=stdout_fd,
                 )
             )
         finally:
@@ -898,6 +935,8 @@ class Arbiter:
             return {"ok": True, "result": self.request_reload("control socket")}
         if command == "upgrade":
             return {"ok": True, "result": self.upgrade("control socket")}
+        if command == "logs":
+            return self._logs(request)
         if command == "stop":
             self.signals.append(signal.SIGTERM)  # after the reply has been sent
             return {"ok": True, "result": "stopping"}
@@ -912,6 +951,18 @@ class Arbiter:
             self.scale(new)
             return {"ok": True, "result": f"scaling to {new} workers"}
         return {"ok": False, "error": f"unknown command {command!r}"}
+
+    def _logs(self, request: dict[str, Any]) -> dict[str, Any]:
+        lines, after, worker = (request.get(k, 0) for k in ("lines", "after", "worker"))
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lines, after)):
+            return {"ok": False, "error": "logs: lines and after must be integers"}
+        source = f"worker {worker}" if "worker" in request else None
+        entries = self.ring.tail(lines, after, source)
+        return {
+            "ok": True,
+            "last": self.ring.next_seq - 1,
+            "entries": [[e.seq, e.time, e.source, e.stream, e.text] for e in entries],
+        }
 
     def status(self) -> dict[str, Any]:
         now = time.monotonic()

@@ -170,6 +170,12 @@ class Endpoint:
         for client in [c for c in self.clients.values() if c.deadline < now]:
             self._close(client)
 
+    def close_inherited(self) -> None:
+        """In a new worker: close the copies of the sockets, leave the selector alone."""
+        for client in self.clients.values():
+            client.sock.close()
+        self.sock.close()
+
     def close(self) -> None:
         for client in list(self.clients.values()):
             self._close(client)

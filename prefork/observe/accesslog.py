@@ -361,13 +361,17 @@ class AccessLog:
         "_owns_fd",
         "_path",
         "_pending",
+        "_stdout_fd",
         "_warned",
         "dropped",
         "enabled",
     )
 
-    def __init__(self, path: str | None, fmt: str, *, json_lines: bool = False) -> None:
+    def __init__(
+        self, path: str | None, fmt: str, *, json_lines: bool = False, stdout_fd: int = 1
+    ) -> None:
         self._path = path
+        self._stdout_fd = stdout_fd
         self._formatter: AccessLogFormatter | JsonAccessFormatter
         if json_lines:
             from prefork.observe.jsonlog import JsonAccessFormatter
@@ -388,7 +392,7 @@ class AccessLog:
 
     def _open(self) -> int:
         if not self._owns_fd:
-            return 1
+            return self._stdout_fd
         assert self._path is not None
         return os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 

@@ -85,6 +85,9 @@ class WorkerSpec:
     generation: int
     master_pid: int
     loaded: LoadedApp | None = None  # set with --preload
+    # The original stdout, for `--access-logfile -`: fds 1 and 2 are pipes to
+    # the master (prefork/master/output.py).
+    stdout_fd: int = 1
 
 
 def run(spec: WorkerSpec) -> NoReturn:
@@ -152,7 +155,7 @@ def _prepare_process(spec: WorkerSpec) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, (*_ENDING, *_IGNORED, signal.SIGCHLD))
     name = f" [{spec.config.name}]" if spec.config.name else ""
     setproctitle.setproctitle(f"prefork: worker {spec.slot}{name}")
-    logs.set_worker(spec.slot, spec.config)
+    logs.configure_worker(spec.slot, spec.config)
     _set_pdeathsig(spec.master_pid)
     # SIGABRT (heartbeat timeout) and crashes dump every thread's stack to stderr.
     faulthandler.enable(file=sys.stderr, all_threads=True)
@@ -222,7 +225,7 @@ class _Worker:
             self.request_stop("orphan")
 
     def reopen_logs(self) -> None:
-        logs.configure(self.spec.config)
+        # The error log is the master's to reopen: this worker writes to a pipe.
         if self.server is not None:
             self.server.state.access_log.reopen()
 
@@ -299,7 +302,14 @@ async def _serve(
             await lifespan.shutdown()
         return EXIT_OK
 
-    server = HttpServer(config, loaded, loop, state, workers=resolve_workers(config.workers)[0])
+    server = HttpServer(
+        config,
+        loaded,
+        loop,
+        state,
+        workers=resolve_workers(config.workers)[0],
+        stdout_fd=spec.stdout_fd,
+    )
     try:
         await server.start(sockets)
     except OSError as exc:

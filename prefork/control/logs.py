@@ -1,0 +1,55 @@
+"""`prefork logs`: the master's recent lines, and with --follow the new ones as they come.
+
+The master keeps the last lines of its own log and of every worker's stdout
+and stderr in memory (prefork/master/output.py).  Each line has a sequence
+number; `--follow` asks for the lines after the last one it printed, twice a
+second, so nothing is printed twice and a reconnect after a master restart
+starts over cleanly.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from prefork.errors import ControlError
+
+# client.request, bound to the master's socket (passed in: the client imports this module).
+Fetch = Callable[[dict[str, Any]], dict[str, Any]]
+
+FOLLOW_INTERVAL: Final = 0.5
+
+
+def _print(entries: list[Any], prefix: bool) -> int:
+    """Print entries ([seq, time, source, stream, text]); returns the last seq."""
+    last = 0
+    for seq, _, source, _, text in entries:
+        sys.stdout.write(f"{source:>9} | {text}\n" if prefix else f"{text}\n")
+        last = seq
+    sys.stdout.flush()
+    return last
+
+
+def show(fetch: Fetch, lines: int, follow: bool, worker: int | None) -> int:
+    """Print the last `lines` lines (of one worker if given); keep following with `follow`."""
+    message: dict[str, Any] = {"cmd": "logs", "lines": lines}
+    if worker is not None:
+        message["worker"] = worker
+    try:
+        response = fetch(message)
+        if not response.get("ok"):
+            print(f"prefork: error: {response.get('error', 'the master refused')}", file=sys.stderr)
+            return 1
+        after = _print(response["entries"], prefix=True) or int(response.get("last", 0))
+        while follow:
+            time.sleep(FOLLOW_INTERVAL)
+            response = fetch({**message, "lines": 0, "after": after})
+            after = _print(response["entries"], prefix=True) or after
+    except KeyboardInterrupt:
+        return 0
+    except ControlError as exc:
+        print(f"prefork: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    return 0

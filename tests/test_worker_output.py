@@ -1,0 +1,117 @@
+"""Workers' stdout and stderr go through the master: to the right sink, and to `prefork logs`."""
+
+from __future__ import annotations
+
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.server import prefork_command, run_server
+
+APP = "tests.apps.printing:app"
+
+
+def prefork_logs(name: str, *args: str, timeout: float = 30) -> str:
+    result = subprocess.run(
+        prefork_command("logs", "-n", name, *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 15.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        content = path.read_text() if path.exists() else ""
+        if text in content or time.monotonic() > deadline:
+            return content
+        time.sleep(0.05)
+
+
+def test_each_stream_reaches_its_sink(tmp_path: Path) -> None:
+    out, errors, access = tmp_path / "stdout", tmp_path / "error.log", tmp_path / "access"
+    wrapper = ["sh", "-c", f'exec "$@" > {out}', "sh"]
+    args = ["-w", "2", "--error-logfile", str(errors), "--access-logfile", "-"]
+    with run_server(APP, *args, command_prefix=wrapper, wait_ready=False) as server:
+        assert "Ready:" in wait_for_text(errors, "Ready:"), server.log
+        port = int(wait_for_text(errors, "Listening").split("127.0.0.1:")[1].split()[0])
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            assert client.get("/one").status_code == 200
+            assert client.get("/fail").status_code == 500
+        assert "err: /one" in wait_for_text(errors, "err: /one")
+        assert "failure on purpose" in wait_for_text(errors, "failure on purpose")
+        assert "out: /one" in wait_for_text(out, "out: /one")
+    stdout = out.read_text()
+    assert '"GET /one HTTP/1.1" 200' in stdout  # the access log, written by the worker itself
+    assert "err: /one" not in stdout
+    log = errors.read_text()
+    assert "out: /one" not in log
+    # The traceback the worker logged arrived whole, through the master.
+    assert "Traceback (most recent call last)" in log
+    assert not access.exists()
+
+
+def test_logs_shows_recent_lines_by_source_and_follows() -> None:
+    name = f"logs-test-{time.monotonic_ns()}"
+    with run_server(APP, "-w", "2", "--name", name, "--access-logfile", "-") as server:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            assert client.get("/first").status_code == 200
+        server.wait_for_log("err: /first")
+        recent = prefork_logs(name, "--lines", "200")
+        assert "   master | " in recent and "Ready: 2 workers serving" in recent
+        assert "err: /first" in recent and "out: /first" in recent
+        assert "GET /first" not in recent  # the access log is not captured
+        assert len(prefork_logs(name, "--lines", "3").splitlines()) == 3
+
+        slot = next(
+            line.split("|")[0].strip() for line in recent.splitlines() if "out: /first" in line
+        )
+        other = "worker 1" if slot == "worker 0" else "worker 0"
+        only = prefork_logs(name, "--lines", "0", "--worker", slot.split()[1])
+        assert "out: /first" in only and "master" not in only and other not in only
+
+        follower = subprocess.Popen(
+            prefork_command("logs", "-n", name, "--lines", "0", "--follow"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            time.sleep(1.0)  # let it print the backlog before the new line exists
+            with httpx.Client(base_url=server.url, timeout=10) as client:
+                assert client.get("/followed").status_code == 200
+            assert follower.stdout is not None
+            deadline = time.monotonic() + 15
+            seen = []
+            while (remaining := deadline - time.monotonic()) > 0:
+                if not select.select([follower.stdout], [], [], remaining)[0]:
+                    break
+                line = follower.stdout.readline()
+                seen.append(line)
+                if "out: /followed" in line:
+                    break
+            assert any("out: /followed" in line for line in seen), seen[-5:]
+        finally:
+            follower.kill()
+            follower.wait(10)
+            if follower.stdout is not None:
+                follower.stdout.close()
+
+
+def test_logs_without_a_master_is_one_line_and_exit_1() -> None:
+    result = subprocess.run(
+        prefork_command("logs", "-n", "nobody-runs-this-name"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "no prefork master" in result.stderr
