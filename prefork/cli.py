@@ -147,8 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(config.as_toml(settings))
             return 0
         if getattr(namespace, "check_config", False):
+            from prefork.envfile import EnvFile
             from prefork.loader import load_app
 
+            EnvFile().load(settings.env_file)  # the app may read it at import
             loaded = load_app(settings)
             print(f"config OK; {settings.app} is a {loaded.interface} application")
             return 0

@@ -323,6 +323,16 @@ class Config:
         "[tool.prefork] table of ./pyproject.toml.",
     )
 
+    env_file: str | None = setting(
+        None,
+        "--env-file",
+        parse=parse_optional_str,
+        section="Application",
+        metavar="FILE",
+        doc="Set the application's environment from a dotenv file (KEY=VALUE lines); "
+        "variables already set win. Read again on reload.",
+    )
+
     # -- development -----------------------------------------------------------
     reload: bool = setting(
         False,
@@ -838,6 +848,10 @@ def validate(config: Config) -> Config:
         raise ConfigError("--certfile and --keyfile must be given together")
     if config.group and not config.user and os.geteuid() != 0:
         raise ConfigError("--group needs the master to run as root")
+    if config.env_file:
+        from prefork import envfile  # only when a file is named
+
+        envfile.check(config.env_file)
     return config
 
 

@@ -51,6 +51,7 @@ from prefork.config import Config
 from prefork.control import default_path
 from prefork.control.server import ControlServer
 from prefork.cpus import resolve_workers
+from prefork.envfile import EnvFile
 from prefork.errors import EXIT_BOOT, EXIT_IMPORT, EXIT_OK, ConfigError, PreforkError
 from prefork.master import health
 from prefork.master.endpoint import Endpoint
@@ -122,6 +123,7 @@ class Arbiter:
         self.restart_reasons: dict[str, int] = {}  # for /metrics
         self.reload_counts = {"ok": 0, "failed": 0}
         self.ring = LogRing()  # recent lines, for `prefork logs`
+        self.env_file = EnvFile()  # --env-file, applied to this process's environment
         self.output_pipes: dict[int, OutputPipe] = {}  # read fd -> worker stdout/stderr
         self.pidfile: str | None = None
         # master phase
@@ -156,6 +158,7 @@ class Arbiter:
         if old_master.isdigit() and int(old_master) == os.getppid():
             self.old_master = int(old_master)
         self.target, how = resolve_workers(config.workers)
+        self.env_file.load(config.env_file)  # before --preload imports the app
         if config.preload:
             from prefork.loader import load_app
 
@@ -778,6 +781,8 @@ class Arbiter:
         try:
             new_config = config_mod.load(self.cli_values)
             target, how = resolve_workers(new_config.workers)
+            # New workers inherit the environment at fork: apply the file now.
+            self.env_file.load(new_config.env_file)
         except (ConfigError, OSError) as exc:
             self._record_reload(False, self.generation, f"config: {exc}", time.time())
             return f"failed: {exc}"
@@ -865,6 +870,8 @@ class Arbiter:
                     handle.replaces.replaced_by = None
                     handle.replaces = None
         self.config = run.old_config
+        with contextlib.suppress(ConfigError):  # respawns get the old environment back
+            self.env_file.load(run.old_config.env_file)
         self.generation = run.old_generation
         self.target = run.old_target
         self._record_reload(False, run.generation, reason, run.started_wall)
