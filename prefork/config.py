@@ -629,6 +629,15 @@ class Config:
         doc="`text` (gunicorn's layout) or `json` (one object per line) for the error "
         "log, the access log and the application's own log records.",
     )
+    log_config: str | None = setting(
+        None,
+        "--log-config",
+        parse=parse_optional_str,
+        section="Logging",
+        metavar="FILE",
+        doc="A logging configuration applied after prefork's own: dictConfig as JSON, "
+        "TOML or YAML, or gunicorn's INI (fileConfig). See docs/logging.md.",
+    )
     error_logfile: str = setting(
         "-",
         "--error-logfile",
@@ -852,6 +861,10 @@ def validate(config: Config) -> Config:
         from prefork import envfile  # only when a file is named
 
         envfile.check(config.env_file)
+    if config.log_config:
+        from prefork import logconfig
+
+        logconfig.check(config.log_config)
     return config
 
 

@@ -55,6 +55,9 @@ def configure(config: Config, stream: TextIO | None = None) -> None:
     """
     global _handler, _root_handler
     root = logging.getLogger()
+    # Handlers others added to the prefork logger (the master's ring) survive
+    # a --log-config that names the logger: they are plumbing, not output.
+    kept = [h for h in LOGGER.handlers if h is not _handler]
     if _root_handler is not None:
         root.removeHandler(_root_handler)
         _root_handler = None
@@ -74,6 +77,13 @@ def configure(config: Config, stream: TextIO | None = None) -> None:
         _root_handler = _handler
         root.addHandler(_handler)
         root.setLevel(config.log_level.upper())
+    if config.log_config:
+        from prefork import logconfig
+
+        logconfig.apply(config.log_config)
+        for handler in kept:
+            if handler not in LOGGER.handlers:
+                LOGGER.addHandler(handler)
 
 
 def sink_fd() -> int:

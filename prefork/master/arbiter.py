@@ -357,7 +357,10 @@ class Arbiter:
         self.request_reload("SIGHUP")
 
     def handle_usr1(self) -> None:
-        logs.configure(self.config)
+        try:
+            logs.configure(self.config)
+        except ConfigError as exc:  # --log-config changed on disk and broke
+            log.error("Reopening logs: %s; prefork's own log setup stays in place", exc)  # noqa: TRY400 - one line, not a traceback
         for handle in self.workers.values():
             self._signal(handle, signal.SIGUSR1)
 
@@ -790,10 +793,17 @@ class Arbiter:
             log.warning("Reload: --bind changes need a restart or an upgrade (USR2); ignored")
         if self.config.preload or new_config.preload:
             return self.upgrade(reason + ", --preload")
-        if new_config.error_logfile != self.config.error_logfile or (
-            new_config.log_level != self.config.log_level
-        ):
-            logs.configure(new_config)
+        logging_changed = any(
+            getattr(new_config, name) != getattr(self.config, name)
+            for name in ("error_logfile", "log_level", "log_format", "log_config")
+        )
+        if logging_changed or new_config.log_config:  # the file itself may have changed
+            try:
+                logs.configure(new_config)
+            except ConfigError as exc:
+                logs.configure(self.config)
+                self._record_reload(False, self.generation, f"config: {exc}", time.time())
+                return f"failed: {exc}"
         systemd.notify("RELOADING=1\n" + systemd.status_message("reloading"))
         self.last_generation += 1
         generation = self.last_generation
