@@ -11,7 +11,6 @@ import time
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from prefork.observe.metrics import MetricsTotals, RequestMetrics
 from tests.server import Server, prefork_command, run_server
 
 APP = "tests.apps.metrics_app:app"
@@ -142,28 +141,3 @@ def test_bad_metrics_bind_is_one_line_and_exit_2() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "--metrics-bind" in result.stderr
-
-
-def test_worker_side_counting() -> None:
-    metrics = RequestMetrics()
-    metrics.observe(b"GET", 200, 0.001, 10)
-    metrics.observe(b"BREW", 418, 0.3, 0)
-    metrics.observe(b"POST", 0, 20.0, 0)  # the client left before a response
-    snapshot = metrics.snapshot()
-    assert snapshot["requests"] == {"GET 2xx": 1, "other 4xx": 1, "POST none": 1}
-    assert snapshot["buckets"][0] == 1 and snapshot["buckets"][-1] == 1
-    assert snapshot["out"] == 10
-
-
-def test_totals_keep_what_exited_workers_counted() -> None:
-    totals = MetricsTotals()
-    one, two = RequestMetrics(), RequestMetrics()
-    one.observe(b"GET", 200, 0.001, 5)
-    two.observe(b"GET", 200, 0.001, 5)
-    totals.update(1, one.snapshot())
-    totals.update(2, two.snapshot())
-    totals.exited(1)
-    two.observe(b"GET", 500, 0.001, 5)
-    totals.update(2, two.snapshot())
-    assert totals.total()["requests"] == {"GET 2xx": 2, "GET 5xx": 1}
-    assert totals.total()["out"] == 15
