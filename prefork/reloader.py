@@ -182,6 +182,7 @@ def _poll_loop(
     stop: threading.Event,
     before: dict[Path, tuple[int, int]],
 ) -> Iterator[set[Path]]:
+    yield set()  # the first snapshot is taken: watching has started
     while not stop.wait(POLL_INTERVAL):
         after = _poll_snapshot(roots, keep)
         changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
@@ -199,7 +200,12 @@ def _watchfiles_changes(
         candidate = Path(path)
         return any(keep.wants(candidate, root) for root in roots if candidate.is_relative_to(root))
 
-    for batch in watchfiles.watch(*roots, watch_filter=accept, stop_event=stop):
+    # yield_on_timeout: an empty batch once the watches are in place (the
+    # Rust side registers them before its first wait), which _watch reports
+    # as the start; then one every rust_timeout while nothing changes.
+    for batch in watchfiles.watch(
+        *roots, watch_filter=accept, stop_event=stop, yield_on_timeout=True, rust_timeout=1000
+    ):
         yield {Path(path) for _, path in batch}
 
 
@@ -221,12 +227,17 @@ def _watch(roots: Sequence[Path], keep: FileFilter, out: TextIO) -> None:
     else:
         changes = _watchfiles_changes(roots, keep, stop)
         backend = "watchfiles"
-    # The first line names the backend, for the master's log line.
-    out.write(f"{BACKEND_PREFIX}{backend}\n")
-    out.flush()
+    started = False
     for batch in changes:
-        out.write("\t".join(sorted(str(p) for p in batch)) + "\n")
-        out.flush()
+        if not started:
+            # The first line names the backend, once changes are seen: the
+            # master logs it, and tests wait for it before editing files.
+            out.write(f"{BACKEND_PREFIX}{backend}\n")
+            out.flush()
+            started = True
+        if batch:
+            out.write("\t".join(sorted(str(p) for p in batch)) + "\n")
+            out.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
