@@ -18,7 +18,7 @@ counted as `other`, statuses by class (`2xx`); no label takes a path.
 
 from __future__ import annotations
 
-import bisect
+from bisect import bisect_left as _bucket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -43,7 +43,7 @@ class RequestMetrics:
     )
 
     def __init__(self) -> None:
-        self.requests: dict[str, int] = {}  # "GET 2xx" -> count
+        self.requests: dict[tuple[bytes, int], int] = {}  # (b"GET", 2) -> count
         self.duration_buckets = [0] * (len(BUCKETS) + 1)  # the last one is +Inf
         self.duration_sum = 0.0
         self.bytes_received = 0
@@ -51,17 +51,20 @@ class RequestMetrics:
         self.rejected: dict[int, int] = {}  # status -> requests refused by the protocol layer
 
     def observe(self, method: bytes, status: int, seconds: float, body_bytes: int) -> None:
-        name = method.decode("ascii") if method in METHODS else "other"
-        key = f"{name} {status // 100}xx" if status else f"{name} none"
+        # Per request: a tuple key, no string building (snapshot() names them).
+        key = (method if method in METHODS else b"other", status // 100)
         requests = self.requests
         requests[key] = requests.get(key, 0) + 1
-        self.duration_buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.duration_buckets[_bucket(BUCKETS, seconds)] += 1
         self.duration_sum += seconds
         self.bytes_sent += body_bytes
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "requests": self.requests,
+            "requests": {
+                f"{method.decode('ascii')} {f'{klass}xx' if klass else 'none'}": count
+                for (method, klass), count in self.requests.items()
+            },
             "buckets": self.duration_buckets,
             "sum": self.duration_sum,
             "in": self.bytes_received,
