@@ -56,6 +56,8 @@ EXIT_MEANINGS: Final = {
     "setting, where it came from and what is allowed",
     "EXIT_BOOT": "a worker could not boot (e.g. ASGI lifespan startup failed)",
     "EXIT_IMPORT": "the application cannot be imported",
+    "EXIT_TIMEOUT": "control commands only: the outcome did not come within `--timeout`; "
+    "the operation goes on (see `prefork status`)",
 }
 
 
@@ -240,6 +242,8 @@ def render_cli() -> str:
         "| option | meaning |",
         "|---|---|",
         *_option_rows(client.build_parser(), settings=False),
+        "",
+        client.OUTCOMES,
     ]
     for title, body in _epilog_sections():
         if title in ("control commands", "exit status"):

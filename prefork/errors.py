@@ -6,14 +6,17 @@
      +-- AppImportError               "module:attr" cannot be imported; exit 4
      +-- BootError                    the app imported but the worker could not start
      |                                (lifespan startup failed, ...); exit 3
-     +-- ControlError                 `prefork status|reload|...` cannot reach the master; exit 1
+     +-- ControlError                 `prefork status|reload|...` cannot reach the master,
+         |                            or the command failed; exit 1
+         +-- NoMasterError            nothing listens on the control socket; exit 1
+         +-- ControlTimeout           its outcome did not come within --timeout; exit 5
 
     ProtocolError                     the peer broke HTTP; carries the status it implies
      +-- (status 400/408/413/414/431/501/505 chosen by the raiser)
 
 Exit statuses are part of the interface (docs/cli.md documents them):
 0 clean stop, 1 runtime error, 2 usage/config error, 3 worker boot failure,
-4 application import failure.
+4 application import failure, 5 a control command's outcome is still unknown.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 EXIT_BOOT = 3
 EXIT_IMPORT = 4
+EXIT_TIMEOUT = 5
 
 
 class PreforkError(Exception):
@@ -47,6 +51,14 @@ class BootError(PreforkError):
 
 class ControlError(PreforkError):
     exit_status = EXIT_RUNTIME
+
+
+class NoMasterError(ControlError):
+    exit_status = EXIT_RUNTIME
+
+
+class ControlTimeout(ControlError):
+    exit_status = EXIT_TIMEOUT
 
 
 class ProtocolError(Exception):

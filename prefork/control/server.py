@@ -3,8 +3,13 @@
 Each client sends one request line and gets one response line; the master
 never blocks on a client: reads are non-blocking and buffered (bounded by
 MAX_REQUEST), and the response, a few KiB at most, is written with a short
-timeout.  Only the master's own uid (or root) may talk to it: the socket
-file is 0600 inside a 0700 directory, and SO_PEERCRED is checked as well.
+timeout.  The handler answers through a `Reply` callback, at once or later
+(a waiting `prefork reload` is answered when the reload ends); a client that
+hangs up meanwhile is simply forgotten.
+
+Only the master's own uid (or root) may talk to it: the socket file is 0600
+in a directory nobody else can write to (checked, never assumed:
+`prefork.control.check_directory`), and SO_PEERCRED is checked as well.
 """
 
 from __future__ import annotations
@@ -15,19 +20,25 @@ import os
 import selectors
 import socket
 import stat
-import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 from prefork import logs
+from prefork.control import check_directory, peer_credentials, trusted_uid
+from prefork.errors import ControlError
 
 log = logs.LOGGER
 
 MAX_REQUEST: Final = 65536
 SEND_TIMEOUT: Final = 1.0
 
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Reply = Callable[[dict[str, Any]], None]
+Handler = Callable[[dict[str, Any], Reply], None]
+
+
+class ControlSocketInUse(ControlError):
+    """Another live master of ours already answers on this path."""
 
 
 class ControlServer:
@@ -37,28 +48,46 @@ class ControlServer:
         self.selector = selector
         self.sock: socket.socket | None = None
         self.identity: tuple[int, int] | None = None
-        self.clients: dict[socket.socket, bytearray] = {}
+        # client -> its request bytes so far; None once the request was handed
+        # to the handler (the client then waits for its reply).
+        self.clients: dict[socket.socket, bytearray | None] = {}
 
-    def open(self, take_over: bool = False) -> None:
+    def open(self, *, private: bool, take_over: bool = False) -> None:
         """Bind the socket; `take_over` replaces a live one (an upgraded master).
 
-        Raises OSError with a readable message when the path is in use.
+        `private`: the path is the default one, in a directory prefork owns
+        (created 0700 if missing).  Raises ControlError when the place is not
+        safe, ControlSocketInUse when another master of ours listens there.
         """
         directory = Path(self.path).parent
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            if private:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(directory, 0o700)
+            else:
+                os.makedirs(directory, 0o700, exist_ok=True)
+        except OSError as exc:
+            raise ControlError(f"cannot create {directory}: {exc.strerror or exc}") from None
+        check_directory(directory, private=private)
         with contextlib.suppress(FileNotFoundError):
-            if not stat.S_ISSOCK(os.lstat(self.path).st_mode):
-                raise OSError(f"{self.path} exists and is not a socket")
-            if not take_over and _is_live(self.path):
-                raise OSError(f"another master is listening on {self.path}")
+            st = os.lstat(self.path)
+            if not stat.S_ISSOCK(st.st_mode):
+                raise ControlError(f"{self.path} exists and is not a socket")
+            if st.st_uid != os.geteuid():
+                raise ControlError(f"{self.path} belongs to uid {st.st_uid}; refusing to use it")
+            owner = None if take_over else _live_owner(self.path)
+            if owner is not None:
+                raise ControlSocketInUse(
+                    f"another prefork master (pid {owner}) already listens on {self.path}"
+                )
             os.unlink(self.path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)
         try:
             sock.bind(self.path)
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            raise ControlError(f"cannot bind {self.path}: {exc.strerror or exc}") from None
         finally:
             os.umask(old_umask)
         sock.listen(16)
@@ -86,7 +115,6 @@ class ControlServer:
             self.selector.register(client, selectors.EVENT_READ, lambda c=client: self._read(c))
 
     def _read(self, client: socket.socket) -> None:
-        buffer = self.clients[client]
         try:
             data = client.recv(4096)
         except (BlockingIOError, InterruptedError):
@@ -94,14 +122,18 @@ class ControlServer:
         except OSError:
             data = b""
         if not data:
-            self._drop(client)
+            self._drop(client)  # hung up (perhaps while waiting for an outcome)
             return
+        buffer = self.clients[client]
+        if buffer is None:
+            return  # the request is being handled; anything after it is ignored
         buffer += data
         if b"\n" not in buffer:
             if len(buffer) > MAX_REQUEST:
                 self._reply(client, {"ok": False, "error": "request too large"})
             return
         line = bytes(buffer.split(b"\n", 1)[0])
+        self.clients[client] = None
         try:
             request = json.loads(line)
             if not isinstance(request, dict):
@@ -110,13 +142,14 @@ class ControlServer:
             self._reply(client, {"ok": False, "error": "bad request: expected one JSON object"})
             return
         try:
-            response = self.handler(request)
+            self.handler(request, lambda response: self._reply(client, response))
         except Exception as exc:  # a bug in one command must not kill the master
             log.exception("control command %r failed", request.get("cmd"))
-            response = {"ok": False, "error": f"internal error: {exc}"}
-        self._reply(client, response)
+            self._reply(client, {"ok": False, "error": f"internal error: {exc}"})
 
     def _reply(self, client: socket.socket, response: dict[str, Any]) -> None:
+        if client not in self.clients:
+            return  # answered already, or it hung up
         try:
             client.settimeout(SEND_TIMEOUT)
             client.sendall(json.dumps(response).encode() + b"\n")
@@ -140,38 +173,44 @@ class ControlServer:
             self.sock = None
         self.identity = None
 
-    def close(self, unlink: bool = True) -> None:
-        for client in list(self.clients):
-            self._drop(client)
+    def stop_listening(self) -> None:
+        """Accept no new client and remove the socket file; clients waiting for
+        an outcome (a `prefork stop`) keep their connection until answered."""
         if self.sock is None:
             return
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(self.sock)
         self.sock.close()
         self.sock = None
-        if unlink and self.identity is not None:
+        if self.identity is not None:
             with contextlib.suppress(OSError):
                 st = os.lstat(self.path)
                 if (st.st_dev, st.st_ino) == self.identity:
                     os.unlink(self.path)
 
+    def close(self) -> None:
+        for client in list(self.clients):
+            self._drop(client)
+        self.stop_listening()
 
-def _is_live(path: str) -> bool:
+
+def _live_owner(path: str) -> int | None:
+    """The pid of the process listening on `path`, or None if nothing answers."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.settimeout(1.0)
         probe.connect(path)
+        pid, _ = peer_credentials(probe)
     except OSError:
-        return False
+        return None
     finally:
         probe.close()
-    return True
+    return pid
 
 
 def _peer_allowed(client: socket.socket) -> bool:
     try:
-        creds = client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid = peer_credentials(client)
     except OSError:
         return False
-    _, uid, _ = struct.unpack("3i", creds)
-    return uid in (0, os.getuid())
+    return trusted_uid(uid)

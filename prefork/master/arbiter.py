@@ -32,6 +32,7 @@ SIGTERM to the old one, which drains its workers and exits.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import selectors
 import signal
@@ -49,11 +50,19 @@ from prefork import config as config_mod
 from prefork.channel import Channel, Message
 from prefork.config import Config
 from prefork.control import default_path
-from prefork.control.server import ControlServer
+from prefork.control.server import ControlServer, ControlSocketInUse
 from prefork.cpus import resolve_workers
 from prefork.envfile import EnvFile
-from prefork.errors import EXIT_BOOT, EXIT_IMPORT, EXIT_OK, ConfigError, PreforkError
-from prefork.master import health
+from prefork.errors import (
+    EXIT_BOOT,
+    EXIT_IMPORT,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    ConfigError,
+    PreforkError,
+)
+from prefork.master import faults, health
+from prefork.master.commands import Commands
 from prefork.master.endpoint import Endpoint
 from prefork.master.output import LogRing, OutputPipe, RingHandler, WorkerOutput
 from prefork.master.reload import ReloadRun, replacement_queue, result
@@ -68,6 +77,7 @@ if TYPE_CHECKING:
 log = logs.LOGGER
 
 OLD_MASTER_ENV: Final = "PREFORK_OLD_MASTER"
+_LOG_SETTINGS: Final = ("error_logfile", "log_level", "log_format", "log_config")
 # Fast stop (INT/QUIT): workers close everything at once; this is how long
 # they get before SIGKILL (a WSGI app busy on the loop thread cannot react
 # until its current call returns).
@@ -140,6 +150,15 @@ class Arbiter:
         self.reload: ReloadRun | None = None
         self.reload_again = False
         self.last_reload: dict[str, Any] | None = None
+        # Every reload or upgrade attempt is numbered, so a waiting
+        # `prefork reload` knows which outcome answers it (commands.py).
+        self.reload_attempts = 0
+        self.last_reload_attempt = 0
+        # A count set at runtime (scale, TTIN, TTOU) survives reloads, as in
+        # PM2, until a reload brings a different `workers` setting.
+        self.scaled_to: int | None = None
+        self.commands = Commands(self)
+        self.faults = faults.FaultBudget()
         self.upgrade_pid: int | None = None
         self.upgrade_reason = ""
         self.upgrade_started = 0.0
@@ -222,15 +241,24 @@ class Arbiter:
                 pass
 
     def _open_control(self) -> None:
-        path = self.config.control_socket or default_path(self.config.name)
-        server = ControlServer(path, self.handle_command, self.selector)
+        configured = self.config.control_socket
+        path = configured or default_path(self.config.name)
+        server = ControlServer(path, self.commands.handle, self.selector)
         try:
-            server.open(take_over=self.old_master is not None)
-        except OSError as exc:
-            log.warning("Control socket disabled: %s", exc.strerror or exc)
+            server.open(private=configured is None, take_over=self.old_master is not None)
+        except ControlSocketInUse as exc:
+            in_use = str(exc)
+        else:
+            self.control = server
+            log.debug("Control socket: %s", path)
             return
-        self.control = server
-        log.debug("Control socket: %s", path)
+        # Not a security problem (same uid), and refusing would stop two
+        # unnamed servers from running side by side; but never quiet.
+        log.error(
+            "No control socket for this master: %s; `prefork status` reaches that one. "
+            "Give this master its own --name or --control-socket",
+            in_use,
+        )
 
     def _open_endpoint(self, address: str) -> None:
         from prefork.master import metrics
@@ -304,17 +332,34 @@ class Arbiter:
     # -- the loop ------------------------------------------------------------
 
     def _loop(self) -> None:
-        self._reconcile(time.monotonic())
+        self._guarded(lambda: self._reconcile(time.monotonic()))
         while not (self.stop_mode and not self.workers):
             timeout = self._next_wait()
             for key, _ in self.selector.select(timeout):
-                callback: Callable[[], None] = key.data
-                callback()
+                self._guarded(key.data)
             while self.signals:
-                self._dispatch(self.signals.popleft())
-            self._reap()
-            self._tick(time.monotonic())
+                self._guarded(functools.partial(self._dispatch, self.signals.popleft()))
+            self._guarded(self._reap)
+            self._guarded(lambda: self._tick(time.monotonic()))
+        self.commands.stopped(self.exit_status)
         log.info("Shutting down: master (exit status %d)", self.exit_status)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        """Run one step of the loop behind the error boundary (faults.py)."""
+        try:
+            step()
+        except Exception:
+            log.exception("Unexpected error in the master; the workers keep serving")
+        else:
+            return
+        if self.faults.exhausted_by(time.monotonic()) and not self.stop_mode:
+            log.error(
+                "Stopping gracefully: %d unexpected errors within %gs",
+                faults.MAX_FAULTS,
+                faults.FAULT_WINDOW,
+            )
+            self.exit_status = EXIT_RUNTIME
+            self.stop(graceful=True)
 
     def _next_wait(self) -> float:
         if self.signals:
@@ -585,6 +630,8 @@ class Arbiter:
             return
         self.restarts[handle.slot] = self.restarts.get(handle.slot, 0) + 1
         self._count_restart("crash")
+        if never_ready:
+            self.commands.worker_failed(reason)
         reload = self.reload
         if reload is not None and never_ready and handle.generation == reload.generation:
             self._reload_failed(reason)
@@ -636,8 +683,8 @@ class Arbiter:
             close_all(self.listeners, unlink=self.upgrade_pid is None)
             self.listeners = []
             if self.control is not None:
-                self.control.close()
-                self.control = None
+                self.control.stop_listening()
+            self.commands.stopping()
         for handle in list(self.workers.values()):
             if graceful and handle.state is WorkerState.DRAINING:
                 continue
@@ -708,6 +755,7 @@ class Arbiter:
                 ):
                     self._replace(handle, self.generation, handle.retire_reason)
         self._reconcile(now)
+        self.commands.tick()
 
     def _check_memory(self) -> None:
         limit = self.config.max_memory
@@ -753,11 +801,12 @@ class Arbiter:
                 used.add(slot)
                 self._spawn(slot, self.generation)
         elif missing < 0:
-            # Oldest generation first, then oldest (gunicorn's order); booting
-            # workers before ready ones, since they serve nothing yet.
+            # Oldest generation first (during a reload that lowers the count,
+            # the new code's workers stay), then booting workers before ready
+            # ones, since they serve nothing yet, then oldest (gunicorn's order).
             surplus = sorted(
                 serving,
-                key=lambda w: (w.state is WorkerState.READY, w.generation, w.started),
+                key=lambda w: (w.generation, w.state is WorkerState.READY, w.started),
             )
             for handle in surplus[:-missing]:
                 log.info("Retiring %s (scaling down)", handle.name.lower())
@@ -772,6 +821,9 @@ class Arbiter:
         if count != self.target:
             log.info("Scaling: %d -> %d workers", self.target, count)
         self.target = count
+        self.scaled_to = count
+        if self.reload is not None:
+            self.reload.old_target = count  # a failed reload must not undo it
 
     def request_reload(self, reason: str) -> str:
         """Start a rolling reload (or queue one); returns what happened, for the caller."""
@@ -781,9 +833,10 @@ class Arbiter:
             self.reload_again = True
             log.info("Reload already in progress; another one will follow it")
             return "queued after the reload in progress"
+        self.reload_attempts += 1
         try:
             new_config = config_mod.load(self.cli_values)
-            target, how = resolve_workers(new_config.workers)
+            configured, how = resolve_workers(new_config.workers)
             # New workers inherit the environment at fork: apply the file now.
             self.env_file.load(new_config.env_file)
         except (ConfigError, OSError) as exc:
@@ -793,11 +846,10 @@ class Arbiter:
             log.warning("Reload: --bind changes need a restart or an upgrade (USR2); ignored")
         if self.config.preload or new_config.preload:
             return self.upgrade(reason + ", --preload")
-        logging_changed = any(
-            getattr(new_config, name) != getattr(self.config, name)
-            for name in ("error_logfile", "log_level", "log_format", "log_config")
-        )
-        if logging_changed or new_config.log_config:  # the file itself may have changed
+        target = configured
+        if self.scaled_to is not None and new_config.workers == self.config.workers:
+            target, how = self.scaled_to, f"set at runtime; --workers gives {configured}"
+        if _log_settings_differ(new_config, self.config):
             try:
                 logs.configure(new_config)
             except ConfigError as exc:
@@ -861,7 +913,13 @@ class Arbiter:
         ):
             return  # extra workers for a larger count are still booting
         self.reload = None
-        ready = sum(1 for w in self.workers.values() if w.state is WorkerState.READY)
+        if run.old_config.workers != self.config.workers:
+            self.scaled_to = None  # the configuration changed the count: it wins
+        ready = sum(
+            1
+            for w in self.workers.values()
+            if w.state is WorkerState.READY and w.generation == run.generation
+        )
         detail = f"generation {run.generation}: {ready} workers ready"
         log.info("Reload complete: %s (%.1fs)", detail, now - run.started)
         self._record_reload(True, run.generation, detail, run.started_wall)
@@ -879,6 +937,10 @@ class Arbiter:
                     handle.replaces.retiring = False
                     handle.replaces.replaced_by = None
                     handle.replaces = None
+        if _log_settings_differ(run.old_config, self.config):
+            # Only an old --log-config file edited since can fail; the log then stays as is.
+            with contextlib.suppress(ConfigError):
+                logs.configure(run.old_config)
         self.config = run.old_config
         with contextlib.suppress(ConfigError):  # respawns get the old environment back
             self.env_file.load(run.old_config.env_file)
@@ -890,6 +952,7 @@ class Arbiter:
     def _record_reload(self, ok: bool, generation: int, detail: str, started: float) -> None:
         self.last_reload = result(ok, generation, detail, started)
         self.reload_counts["ok" if ok else "failed"] += 1
+        self.last_reload_attempt = self.reload_attempts
         if ok:
             status = f"reloaded: {detail}"
             systemd.notify("READY=1\n" + systemd.status_message(status))
@@ -897,6 +960,7 @@ class Arbiter:
             log.error("Reload failed: %s", detail)
             status = f"reload failed: {detail}; previous generation still serving"
             systemd.notify("READY=1\n" + systemd.status_message(status))
+        self.commands.reload_finished(self.reload_attempts, self.last_reload)
 
     def _after_reload(self) -> None:
         if self.reload_again and not self.stop_mode:
@@ -911,6 +975,7 @@ class Arbiter:
             self.reload_again = True
             log.info("Upgrade already in progress; a reload will follow it")
             return "queued after the upgrade in progress"
+        self.reload_attempts += 1
         fds = [listener.sock.fileno() for listener in self.listeners]
         env = dict(os.environ)
         env[INHERIT_ENV] = ",".join(map(str, fds))
@@ -944,43 +1009,6 @@ class Arbiter:
 
     # -- control socket ---------------------------------------------------------
 
-    def handle_command(self, request: dict[str, Any]) -> dict[str, Any]:
-        command = request.get("cmd")
-        if command == "status":
-            return {"ok": True, **self.status()}
-        if command == "reload":
-            return {"ok": True, "result": self.request_reload("control socket")}
-        if command == "upgrade":
-            return {"ok": True, "result": self.upgrade("control socket")}
-        if command == "logs":
-            return self._logs(request)
-        if command == "stop":
-            self.signals.append(signal.SIGTERM)  # after the reply has been sent
-            return {"ok": True, "result": "stopping"}
-        if command == "scale":
-            count = request.get("workers")
-            if isinstance(count, bool) or not isinstance(count, int):
-                return {"ok": False, "error": "scale needs a worker count"}
-            delta = request.get("relative", False)
-            new = self.target + count if delta else count
-            if new < 1:
-                return {"ok": False, "error": "the worker count must stay >= 1"}
-            self.scale(new)
-            return {"ok": True, "result": f"scaling to {new} workers"}
-        return {"ok": False, "error": f"unknown command {command!r}"}
-
-    def _logs(self, request: dict[str, Any]) -> dict[str, Any]:
-        lines, after, worker = (request.get(k, 0) for k in ("lines", "after", "worker"))
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lines, after)):
-            return {"ok": False, "error": "logs: lines and after must be integers"}
-        source = f"worker {worker}" if "worker" in request else None
-        entries = self.ring.tail(lines, after, source)
-        return {
-            "ok": True,
-            "last": self.ring.next_seq - 1,
-            "entries": [[e.seq, e.time, e.source, e.stream, e.text] for e in entries],
-        }
-
     def status(self) -> dict[str, Any]:
         now = time.monotonic()
         workers = []
@@ -1012,6 +1040,7 @@ class Arbiter:
             "uptime": round(time.time() - self.started_wall, 1),
             "generation": self.generation,
             "target": self.target,
+            "scaled": self.scaled_to is not None,
             "state": self._state_word(),
             "listeners": [listener.url() for listener in self.listeners],
             "reloading": self.reload is not None or self.upgrade_pid is not None,
@@ -1027,3 +1056,9 @@ class Arbiter:
         if self.reload is not None or self.upgrade_pid is not None:
             return "reloading"
         return "running" if self.initial_ready else "starting"
+
+
+def _log_settings_differ(new: Config, old: Config) -> bool:
+    """Whether going from `old` to `new` needs the log reconfigured."""
+    changed = any(getattr(new, name) != getattr(old, name) for name in _LOG_SETTINGS)
+    return changed or bool(new.log_config)  # the file itself may have changed

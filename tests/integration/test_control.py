@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
+
 from prefork.control import default_path
 from tests.server import ROOT, Server, prefork_command, run_server
 
@@ -63,24 +65,29 @@ def test_status_scale_reload_stop(tmp_path: Path) -> None:
         assert {w["state"] for w in data["workers"]} == {"ready"}
         assert data["listeners"] == [server.url]
 
+        # reload, scale and stop wait for the outcome and print it.
         result = control("scale", "3", "--socket", str(sock))
-        assert result.returncode == 0, result.stderr
-        assert "scaling to 3 workers" in result.stdout
-        wait_workers(server, 3)
-        assert control("scale", "-2", "--socket", str(sock)).returncode == 0
-        wait_workers(server, 1)
+        assert (result.returncode, result.stdout) == (0, "scaled to 3 workers, all ready\n")
+        assert len(server.worker_pids()) == 3
+        result = control("scale", "-2", "--socket", str(sock))
+        assert (result.returncode, result.stdout) == (0, "scaled to 1 worker, all ready\n")
+        assert len(server.worker_pids()) == 1  # the retired ones have exited
         refused = control("scale", "-5", "--socket", str(sock))
         assert refused.returncode == 2
         assert refused.stderr.strip() == "prefork: error: the worker count must stay >= 1"
 
-        start = len(server.lines)
-        assert control("reload", "--socket", str(sock)).stdout.strip() == "started"
-        server.wait_for_log(r"Reload complete: generation 2\b", start=start)
+        result = control("reload", "--socket", str(sock))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "reloaded: generation 2: 1 workers ready\n"
         last = json.loads(control("status", "--socket", str(sock), "--json").stdout)["last_reload"]
         assert last["ok"] is True
         assert "last reload: ok" in control("status", "--socket", str(sock)).stdout
 
-        assert control("stop", "--socket", str(sock)).stdout.strip() == "stopping"
+        workers = server.worker_pids()
+        result = control("stop", "--socket", str(sock))
+        assert (result.returncode, result.stdout) == (0, "stopped\n")
+        # Answered once the workers were gone, as the master exits.
+        assert not any(psutil.pid_exists(pid) for pid in workers)
         assert server.wait(20) == 0
     assert not sock.exists()
 

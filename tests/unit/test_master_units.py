@@ -158,11 +158,12 @@ def test_status_table() -> None:
         }
     )
     lines = text.splitlines()
-    assert lines[0].startswith("prefork 0.1.0 [shop]: master pid 10, running")
-    assert lines[1] == "listening at http://127.0.0.1:8000"
-    assert lines[2].split() == [
+    assert lines[0] == "prefork 0.1.0 [shop]: master pid 10, running, up 61s"
+    assert lines[1] == "app shop:app, generation 2, target 1 workers"
+    assert lines[2] == "listening at http://127.0.0.1:8000"
+    assert lines[3].split() == [
         "SLOT", "PID", "GEN", "STATE", "AGE", "REQUESTS", "INFLIGHT", "RSS", "CPU%", "RESTARTS"
     ]  # fmt: skip
-    assert lines[3].split() == ["0", "11", "2", "ready", "5s", "7", "1", "3.0M", "1.5", "0"]
-    assert "last reload: FAILED" in lines[4]
-    assert "boom" in lines[4]
+    assert lines[4].split() == ["0", "11", "2", "ready", "5s", "7", "1", "3.0M", "1.5", "0"]
+    assert "last reload: FAILED" in lines[5]
+    assert "boom" in lines[5]
