@@ -11,11 +11,12 @@ Exit statuses are listed in prefork/errors.py and docs/cli.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from prefork import __version__, config
+from prefork import __version__, config, mistyped
 from prefork.errors import EXIT_USAGE, ConfigError, PreforkError
 
 CONTROL_COMMANDS = ("status", "top", "reload", "scale", "stop", "logs")
@@ -143,6 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli_values, namespace = parse_serve_args(args)
     try:
         settings = config.load(cli_values)
+        search_dir = os.path.join(settings.chdir or "", settings.app_dir or "")
+        mistake = mistyped.suggestion(settings.app, CONTROL_COMMANDS, search_dir)
+        if mistake is not None:
+            print(f"prefork: error: {mistake}", file=sys.stderr)
+            return EXIT_USAGE
         if getattr(namespace, "print_config", False):
             sys.stdout.write(config.as_toml(settings))
             return 0

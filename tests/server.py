@@ -109,6 +109,21 @@ def prefork_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "prefork", *args]
 
 
+def control(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `prefork` command line (a control command) to completion."""
+    return subprocess.run(
+        prefork_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        check=False,
+    )
+
+
 def start_server(
     app: str,
     *args: str,

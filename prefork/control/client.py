@@ -93,7 +93,7 @@ def request(
                     f"refusing to talk to {path}: it is answered by uid {uid}, neither you nor root"
                 )
             sock.sendall(json.dumps(message).encode() + b"\n")
-            sock.settimeout(CONNECT_TIMEOUT if wait is None else wait + CONNECT_TIMEOUT)
+            sock.settimeout(CONNECT_TIMEOUT if wait is None else wait)
             data = bytearray()
             while b"\n" not in data:
                 chunk = sock.recv(65536)

@@ -13,21 +13,9 @@ from pathlib import Path
 import psutil
 
 from prefork.control import default_path
-from tests.server import ROOT, Server, prefork_command, run_server
+from tests.server import ROOT, Server, control, prefork_command, run_server
 
 WSGI = "tests.apps.proc_app:wsgi"
-
-
-def control(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        prefork_command(*args),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
 
 
 def wait_workers(server: Server, count: int, timeout: float = 20.0) -> None:
