@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -119,3 +122,21 @@ def test_stop_returns_once_the_master_is_gone(tmp_path: Path) -> None:
             "Shutting down: master (exit status 0)" in server.wait_for_log("Shutting down").string
         )
         assert time.monotonic() - began < 30
+
+
+def test_a_reload_with_preload_reports_the_new_master(tmp_path: Path) -> None:
+    write_app(tmp_path)
+    sock = tmp_path / "ctl.sock"
+    args = (*serve_args(tmp_path, sock), "--preload")
+    with run_server("outcome_app:app", *args, env=ENV) as server:
+        result = control("reload", "--socket", str(sock))
+        assert result.returncode == 0, result.stderr
+        match = re.fullmatch(r"upgraded: new master \(pid (\d+)\)\n", result.stdout)
+        assert match is not None, result.stdout
+        assert server.wait(30) == 0  # the old master handed over and left
+        new_master = int(match[1])
+        try:
+            state = control("status", "--socket", str(sock))
+            assert f"master pid {new_master}" in state.stdout
+        finally:
+            os.kill(new_master, signal.SIGTERM)
