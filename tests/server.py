@@ -110,18 +110,30 @@ def prefork_command(*args: str) -> list[str]:
 
 
 def control(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str, env: dict[str, str] | None = None, cwd: Path | str = ROOT, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `prefork` command line (a control command) to completion."""
+    """Run the real `prefork` command line to completion, free of the caller's PREFORK_* env."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PREFORK_") and k != "WEB_CONCURRENCY"
+    }
     return subprocess.run(
         prefork_command(*args),
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        cwd=cwd,
+        env={**clean, "PYTHONPATH": str(ROOT), **(env or {})},
         check=False,
     )
+
+
+def runtime_env(tmp_path: Path) -> dict[str, str]:
+    """An $XDG_RUNTIME_DIR of the test's own, so default control sockets stay in it."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    return {"XDG_RUNTIME_DIR": str(runtime)}
 
 
 def start_server(

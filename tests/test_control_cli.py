@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import control, run_server
+from tests.server import control, run_server, runtime_env
 
 WSGI = "tests.apps.proc_app:wsgi"
 
@@ -43,9 +43,8 @@ def test_argument_errors_are_one_line_and_exit_2(
 
 
 def test_status_without_a_name_lists_every_master(tmp_path: Path) -> None:
-    runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o700)
-    env = {"XDG_RUNTIME_DIR": str(runtime)}
+    env = runtime_env(tmp_path)
+    runtime = Path(env["XDG_RUNTIME_DIR"])
     with (
         run_server(WSGI, "--name", "shop", env=env) as shop,
         run_server(WSGI, "--name", "api", "-w", "2", env=env) as api,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import control, run_server, start_server, stop_server
+from tests.server import Server, control, run_server, runtime_env, start_server, stop_server
 
 WSGI = "tests.apps.proc_app:wsgi"
 
@@ -70,24 +70,27 @@ def impostor(path: Path) -> Iterator[None]:
 
 def hijacked_runtime(tmp_path: Path) -> tuple[Path, Path]:
     """$XDG_RUNTIME_DIR whose prefork/ directory another user created first."""
-    runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o700)
+    runtime = Path(runtime_env(tmp_path)["XDG_RUNTIME_DIR"])
     directory = runtime / "prefork"
     directory.mkdir(mode=0o700)
     os.chown(directory, nobody().pw_uid, nobody().pw_gid)
     return runtime, directory
 
 
+def refused_start(runtime: Path, *args: str) -> Server:
+    """Start a master with this $XDG_RUNTIME_DIR; it must exit 1 at once."""
+    server = start_server(WSGI, *args, env={"XDG_RUNTIME_DIR": str(runtime)}, wait_ready=False)
+    try:
+        assert server.wait(20) == 1
+    finally:
+        stop_server(server)
+    return server
+
+
 def test_the_master_refuses_a_directory_another_user_owns(tmp_path: Path) -> None:
     runtime, directory = hijacked_runtime(tmp_path)
     with impostor(directory / "victim.sock"):
-        server = start_server(
-            WSGI, "--name", "victim", env={"XDG_RUNTIME_DIR": str(runtime)}, wait_ready=False
-        )
-        try:
-            assert server.wait(20) == 1
-        finally:
-            stop_server(server)
+        server = refused_start(runtime, "--name", "victim")
     assert server.lines[-1] == (
         f"prefork: error: unsafe control socket directory {directory}: it belongs to uid "
         f"{nobody().pw_uid}, not to you (uid 0); remove it or choose another --control-socket"
@@ -117,9 +120,8 @@ def test_the_client_refuses_to_talk_to_an_impostor(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["open to others", "symlink"])
 def test_the_default_directory_must_be_private_and_real(tmp_path: Path, kind: str) -> None:
-    runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o700)
-    directory = runtime / "prefork"
+    env = runtime_env(tmp_path)
+    directory = Path(env["XDG_RUNTIME_DIR"]) / "prefork"
     if kind == "symlink":
         (tmp_path / "elsewhere").mkdir(mode=0o700)
         directory.symlink_to(tmp_path / "elsewhere")
@@ -128,20 +130,14 @@ def test_the_default_directory_must_be_private_and_real(tmp_path: Path, kind: st
         directory.mkdir()
         directory.chmod(0o755)
         expected = "mode 0755 lets other users in; it must be 0700 (chmod 700 it)"
-    server = start_server(WSGI, env={"XDG_RUNTIME_DIR": str(runtime)}, wait_ready=False)
-    try:
-        assert server.wait(20) == 1
-    finally:
-        stop_server(server)
+    server = refused_start(Path(env["XDG_RUNTIME_DIR"]))
     assert server.lines[-1] == (
         f"prefork: error: unsafe control socket directory {directory}: {expected}"
     )
 
 
 def test_a_second_master_of_the_same_name_says_so_loudly(tmp_path: Path) -> None:
-    runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o700)
-    env = {"XDG_RUNTIME_DIR": str(runtime)}
+    env = runtime_env(tmp_path)
     with (
         run_server(WSGI, "--name", "twin", env=env) as first,
         run_server(WSGI, "--name", "twin", env=env) as second,

@@ -6,7 +6,6 @@ Every command here exits by itself (bad configuration, --help, --version,
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tomllib
 from pathlib import Path
@@ -15,27 +14,13 @@ import pytest
 
 from prefork import __version__, config
 from prefork.errors import EXIT_IMPORT, EXIT_OK, EXIT_USAGE
-from tests.server import ROOT, prefork_command
+from tests.server import control
 
 
 def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("PREFORK_") and k != "WEB_CONCURRENCY"
-    }
-    full_env = {**clean, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run(
-        prefork_command(*args),
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return control(*args, cwd=cwd, env=env)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
