@@ -11,7 +11,10 @@ children with waitpid(WNOHANG), and (3) runs `_tick`, which applies every
 time-based policy (kill deadlines, boot and heartbeat timeouts, memory
 samples, reload progress) and then `_reconcile`, which forks or retires
 workers until the number of serving workers equals the target.  Because no
-other thread ever exists, fork() is always safe.
+other thread ever exists, fork() is always safe.  Each of those steps runs
+behind an error boundary (`_guarded`, faults.py): the workers die with the
+master, so a bug in one policy is logged and supervision goes on.
+Control commands (commands.py) act through the same methods as signals.
 
 Every policy that replaces a live worker (reload, --max-requests,
 --max-memory) goes through `_replace`: fork the new one first, wait for its
