@@ -51,7 +51,7 @@ TYPES: Final[dict[Callable[[Any], Any], str]] = {
 EXIT_MEANINGS: Final = {
     "EXIT_OK": "clean stop",
     "EXIT_RUNTIME": "runtime error (a listener cannot be opened, the control socket is "
-    "unreachable, an unexpected failure)",
+    "unsafe or unreachable, a control command failed, an unexpected failure)",
     "EXIT_USAGE": "bad command line or configuration; one line on stderr names the "
     "setting, where it came from and what is allowed",
     "EXIT_BOOT": "a worker could not boot (e.g. ASGI lifespan startup failed)",
