@@ -147,3 +147,40 @@ def test_a_second_master_of_the_same_name_says_so_loudly(tmp_path: Path) -> None
         assert "Give this master its own --name or --control-socket" in line
         status = control("status", "--name", "twin", env=env)
         assert f"master pid {first.pid}" in status.stdout
+
+
+# Connects as nobody: from inside the socket's directory (its parents are
+# closed to nobody), after dropping privileges, so SO_PEERCRED names nobody.
+CLIENT_AS_NOBODY = """\
+import os, pwd, socket
+nobody = pwd.getpwnam("nobody")
+os.setgid(nobody.pw_gid)
+os.setuid(nobody.pw_uid)
+sock = socket.socket(socket.AF_UNIX)
+sock.connect("ctl.sock")
+try:
+    sock.sendall(b'{"cmd": "stop"}\\n')
+    print(repr(sock.recv(65536)))
+except ConnectionResetError:
+    print("reset")
+"""
+
+
+def test_the_master_answers_no_other_user(tmp_path: Path) -> None:
+    directory = tmp_path / "ctl"
+    directory.mkdir(mode=0o711)  # others may look up names, not list or write
+    sock = directory / "ctl.sock"
+    with run_server(WSGI, "--control-socket", str(sock)) as server:
+        sock.chmod(0o666)  # only SO_PEERCRED stands in the way now
+        result = subprocess.run(
+            [sys.executable, "-c", CLIENT_AS_NOBODY],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout in ("b''\n", "reset\n")  # closed unanswered
+        assert server.proc.poll() is None
+        assert "Handling signal: term" not in server.log
