@@ -55,17 +55,14 @@ class ControlServer:
     def open(self, *, private: bool, take_over: bool = False) -> None:
         """Bind the socket; `take_over` replaces a live one (an upgraded master).
 
-        `private`: the path is the default one, in a directory prefork owns
-        (created 0700 if missing).  Raises ControlError when the place is not
+        `private`: the path is the default one, in a directory prefork owns.
+        Missing directories are created 0700; an existing one is checked,
+        never trusted (`check_directory`).  Raises ControlError when the place is not
         safe, ControlSocketInUse when another master of ours listens there.
         """
         directory = Path(self.path).parent
         try:
-            if private:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(directory, 0o700)
-            else:
-                os.makedirs(directory, 0o700, exist_ok=True)
+            os.makedirs(directory, 0o700, exist_ok=True)
         except OSError as exc:
             raise ControlError(f"cannot create {directory}: {exc.strerror or exc}") from None
         check_directory(directory, private=private)
