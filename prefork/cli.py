@@ -29,6 +29,11 @@ factory `module:create_app()`.  Every option can also be set in the
 environment (PREFORK_<OPTION>, e.g. PREFORK_WORKERS=4) or in prefork.toml /
 [tool.prefork] in pyproject.toml; the command line wins over the
 environment, which wins over the file.
+
+A bare word that is a PM2 command or a typo of a control command
+(`restart`, `list`, `monit`, `start`, `relaod`, ...) and names no module
+that can be imported is answered with the command to use (exit 2); write
+`word:application` to serve a module of that name.
 """
 
 EPILOG = """\

@@ -22,7 +22,6 @@ from typing import Final
 # PM2's vocabulary (and a few from supervisorctl/systemctl) -> what to type instead.
 _LIST = "use `prefork status` (with no --name it lists every master of yours)"
 _SERVE = "use `prefork APP` to serve, e.g. `prefork app:application`"
-_LOG = "the log is on stderr or in --error-logfile (`journalctl -u UNIT` under systemd)"
 COMMANDS: Final = {
     "restart": "use `prefork reload` (a rolling restart: no request is lost)",
     "gracefulreload": "use `prefork reload`",
@@ -36,8 +35,6 @@ COMMANDS: Final = {
     "monit": "use `prefork top`",
     "monitor": "use `prefork top`",
     "dashboard": "use `prefork top`",
-    "logs": _LOG,
-    "log": _LOG,
     "start": _SERVE,
     "run": _SERVE,
     "serve": _SERVE,

@@ -76,7 +76,7 @@ def test_status_without_a_name_lists_every_master(tmp_path: Path) -> None:
         ("restart", "use `prefork reload`"),
         ("list", "use `prefork status`"),
         ("ls", "use `prefork status`"),
-        ("logs", "the log is on stderr or in --error-logfile"),
+        ("log", "did you mean `prefork logs`"),
         ("monit", "use `prefork top`"),
         ("start", "use `prefork APP` to serve"),
         ("delete", "use `prefork stop`"),
