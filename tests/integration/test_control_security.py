@@ -161,8 +161,8 @@ sock.connect("ctl.sock")
 try:
     sock.sendall(b'{"cmd": "stop"}\\n')
     print(repr(sock.recv(65536)))
-except ConnectionResetError:
-    print("reset")
+except ConnectionError:  # reset, or a broken pipe if closed before the send
+    print("closed")
 """
 
 
@@ -181,6 +181,6 @@ def test_the_master_answers_no_other_user(tmp_path: Path) -> None:
             check=False,
         )
         assert result.returncode == 0, result.stderr
-        assert result.stdout in ("b''\n", "reset\n")  # closed unanswered
+        assert result.stdout in ("b''\n", "closed\n")  # closed unanswered
         assert server.proc.poll() is None
         assert "Handling signal: term" not in server.log
