@@ -474,7 +474,9 @@ class Config:
         parse=parse_count,
         section="Workers",
         metavar="N",
-        doc="Replace a worker (gracefully) after it served N requests. 0 disables.",
+        doc="Replace a worker (gracefully) after it served N requests: at its Nth request "
+        "it stops taking new ones (keep-alive answered with `Connection: close`) while "
+        "its replacement boots. 0 disables.",
     )
     max_requests_jitter: int = setting(
         0,
@@ -490,8 +492,31 @@ class Config:
         parse=parse_size,
         section="Workers",
         metavar="SIZE",
-        doc="Replace a worker (gracefully, never mid-request) when its memory (USS) stays "
-        "above SIZE for three samples in a row, e.g. 512M. 0 disables.",
+        doc="Memory limit per worker, in PM2's units (300M, 1G, 512K). Each worker checks "
+        "itself every 0.1 s: over SIZE it stops taking new connections and is replaced "
+        "(gracefully, never mid-request); over 1.5 x SIZE it is ended after its in-flight "
+        "requests even if no replacement is ready. 0 disables.",
+    )
+    memory_metric: str = setting(
+        "rss",
+        "--memory-metric",
+        parse=choice("rss", "uss", "pss"),
+        section="Workers",
+        doc="What --max-memory measures: `rss` (resident memory, what PM2 and the OOM "
+        "killer count), `uss` (pages only this worker uses) or `pss` (its share of shared "
+        "pages). With --preload, `uss` or `pss` do not count the app pages shared with "
+        "the master.",
+    )
+    request_timeout: float = setting(
+        0.0,
+        "--request-timeout",
+        parse=parse_seconds,
+        section="Workers",
+        metavar="SECONDS",
+        doc="Answer 504 to a request not answered within SECONDS (the connection is closed "
+        "if the response had started). ASGI requests are cancelled; a threaded WSGI "
+        "request's late result is discarded; an inline WSGI call cannot be interrupted "
+        "(--timeout covers it). 0 disables.",
     )
     reload_batch: int = setting(
         1,

@@ -35,15 +35,19 @@ _METHODS: Final = {
 }
 
 
-def _spawn_task(coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> None:
-    loop.create_task(coro)
+def _spawn_task(
+    coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop
+) -> asyncio.Task[None]:
+    return loop.create_task(coro)
 
 
-def _spawn_eager(coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> None:
+def _spawn_eager(
+    coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop
+) -> asyncio.Task[None]:
     # Python 3.12+: the app runs at once, inside the parser callback; a task is
     # only scheduled if it awaits something not ready yet.  Saves a loop
     # iteration per request, and keeps asyncio.current_task() right for the app.
-    asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+    return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
 
 
 _spawn = _spawn_eager if sys.version_info >= (3, 12) else _spawn_task
@@ -65,11 +69,21 @@ class ASGIExchange(Exchange):
     response_headers: Any = ()
     body_sent = 0
     start_time = 0.0
+    task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self.conn.state.access_log.enabled:
             self.start_time = time.time()
-        _spawn(self.run(), self.conn.state.loop)
+        self.task = _spawn(self.run(), self.conn.state.loop)
+
+    def time_out(self, age: float) -> None:
+        # Nothing was written until the head left with the first body message
+        # (status is set then): a response started but not sent is replaced.
+        if self.answer_timeout(age, response_begun=self.status != 0):
+            self.response_started = self.response_complete = True
+        self.closed = True  # whatever the app still sends goes nowhere
+        if self.task is not None:
+            self.task.cancel()
 
     def scope(self) -> dict[str, Any]:
         conn = self.conn

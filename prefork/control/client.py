@@ -151,6 +151,7 @@ def format_status(status: dict[str, Any]) -> str:
         f"target {status['target']} workers{scaled}",
     ]
     lines += [f"listening at {url}" for url in status.get("listeners", [])]
+    metric = str(status.get("memory_metric", "rss"))
     header = (
         "SLOT",
         "PID",
@@ -159,7 +160,7 @@ def format_status(status: dict[str, Any]) -> str:
         "AGE",
         "REQUESTS",
         "INFLIGHT",
-        "RSS",
+        metric.upper(),
         "CPU%",
         "RESTARTS",
     )
@@ -173,13 +174,18 @@ def format_status(status: dict[str, Any]) -> str:
             f"{w['age']:.0f}s",
             str(w["requests"]),
             str(w["inflight"]),
-            _size(int(w["rss"])),
+            _size(int(w.get("memory", w["rss"]))),
             f"{w['cpu']:.1f}",
             str(w["restarts"]),
         )
         for w in status.get("workers", [])
     ]
+    rows += [
+        (str(s["slot"]), "-", "-", _idle_state(s), "-", "-", "-", "-", "-", str(s["restarts"]))
+        for s in status.get("idle_slots", [])
+    ]
     lines += _table(rows)
+    lines += _restart_lines([*status.get("workers", []), *status.get("idle_slots", [])])
     last = status.get("last_reload")
     if last:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished"]))
@@ -188,6 +194,30 @@ def format_status(status: dict[str, Any]) -> str:
             f"last reload: {outcome} at {when} (generation {last['generation']}): {last['detail']}"
         )
     return "\n".join(lines)
+
+
+def _idle_state(slot: dict[str, Any]) -> str:
+    if slot.get("errored"):
+        return "errored"
+    return f"backoff {slot.get('respawn_in', 0):g}s"
+
+
+def _restart_lines(slots: list[dict[str, Any]]) -> list[str]:
+    """`slot 0: 3 restarts (crash 2, memory 1), last: memory at 12:00:01`, per restarted slot."""
+    lines = []
+    seen = set()
+    for slot in sorted(slots, key=lambda s: int(s["slot"])):
+        if not slot.get("restarts") or slot["slot"] in seen:
+            continue
+        seen.add(slot["slot"])
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(slot.get("reasons", {}).items()))
+        text = f"slot {slot['slot']}: {slot['restarts']} restarts ({reasons})"
+        last = slot.get("last_restart")
+        if last:
+            when = time.strftime("%H:%M:%S", time.localtime(last["at"]))
+            text += f", last: {last['reason']} at {when}"
+        lines.append(text)
+    return lines
 
 
 def format_list(statuses: list[dict[str, Any]]) -> str:

@@ -294,6 +294,8 @@ class HttpConnection(asyncio.Protocol):
             )
         counters = state.counters
         counters.requests += 1
+        if counters.requests == state.request_limit and state.on_request_limit is not None:
+            state.on_request_limit()  # this request is the last: it sets state.draining
         if state.limit_concurrency and counters.inflight >= state.limit_concurrency:
             raise ProtocolError(503, "server busy")
         counters.inflight += 1

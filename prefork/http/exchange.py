@@ -14,13 +14,18 @@ Lifecycle (the connection drives the first three, the exchange the last):
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Final
 
 if TYPE_CHECKING:
     from prefork.http.connection import HttpConnection
     from prefork.observe.accesslog import AccessEntry
+
+from prefork.http.response import error_504
+
+LOGGER: Final = logging.getLogger("prefork")
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
@@ -46,6 +51,7 @@ class Exchange:
     body_sent = 0
 
     __slots__ = (
+        "arrived",
         "begun",
         "body_complete",
         "conn",
@@ -80,6 +86,35 @@ class Exchange:
         self.started = False
         self.status = 0  # the status sent, for the access log; 0 until then
         self.begun = 0.0  # perf_counter() at the end of the head; set with --metrics-bind
+        self.arrived = conn.state.clock.now  # for --request-timeout
+
+    def time_out(self, age: float) -> None:
+        """--request-timeout expired: answer 504 if nothing was sent yet, else close.
+
+        The adapter stops the app as far as its mode allows (see each one).
+        """
+        raise NotImplementedError
+
+    def answer_timeout(self, age: float, response_begun: bool) -> bool:
+        """End the connection for a timed-out request; True if it was answered 504."""
+        conn = self.conn
+        if response_begun:
+            conn.close()
+            conn.transport.abort()  # the response is cut short: its framing is lost
+            outcome = "the response had started: connection closed"
+        else:
+            conn.transport.write(error_504(conn.state.clock.default_headers))
+            conn.close()
+            self.status = 504
+            outcome = "answered 504"
+        LOGGER.warning(
+            "Request timed out after %.0fs (--request-timeout): %s %s; %s",
+            age,
+            self.method.decode("latin-1"),
+            self.target.decode("latin-1")[:200],
+            outcome,
+        )
+        return not response_begun
 
     def start(self) -> None:
         raise NotImplementedError

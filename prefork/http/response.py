@@ -182,9 +182,17 @@ def frame(head: AppHead, version: str, keep_alive: bool, length: int) -> tuple[b
 
 
 def error_500(default_headers: bytes) -> bytes:
-    body = b"Internal Server Error\n"
+    return _closing_error(500, b"Internal Server Error\n", default_headers)
+
+
+def error_504(default_headers: bytes) -> bytes:
+    """The answer to a request that ran past --request-timeout."""
+    return _closing_error(504, b"Gateway Timeout: the request took too long\n", default_headers)
+
+
+def _closing_error(status: int, body: bytes, default_headers: bytes) -> bytes:
     return (
-        STATUS_LINES[500]
+        STATUS_LINES[status]
         + default_headers
         + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
         b"connection: close\r\n\r\n" % len(body) + body

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -70,6 +70,9 @@ class ServerState:
         "limit_target",
         "loop",
         "metrics",
+        "on_request_limit",
+        "request_limit",
+        "request_timeout",
         "send_timeout",
         "thread_pool",
         "wsgi_template",
@@ -114,6 +117,13 @@ class ServerState:
         self.limit_headers = config.limit_request_headers
         self.limit_body = config.limit_request_body
         self.limit_concurrency = config.limit_concurrency
+        # --max-requests: the connection calls on_request_limit at this request
+        # (0: never); the worker then stops taking new ones (worker/main.py).
+        self.request_limit = 0
+        self.on_request_limit: Callable[[], None] | None = None
+        # A request's arrival is stamped with the clock's last tick, up to a
+        # tick early: one more tick keeps this timeout from firing early too.
+        self.request_timeout = (config.request_timeout or float("inf")) + CLOCK_TICK
         self.access_log = AccessLog(
             config.access_logfile,
             config.access_logformat,
@@ -142,11 +152,15 @@ class ServerState:
         if self.access_log.enabled:
             self.access_log.flush()
         now = clock.now
+        oldest = now - self.request_timeout
         for conn in list(self.connections):
             if conn.read_deadline < now:
                 conn.read_timeout()
             if conn.write_deadline < now:
                 conn.write_timeout()
+            pipeline = conn.pipeline
+            if pipeline and pipeline[0].arrived < oldest and not conn.closing:
+                pipeline[0].time_out(now - pipeline[0].arrived)
 
 
 def _exchange_class(config: Config, loaded: LoadedApp) -> type[Exchange]:

@@ -20,7 +20,9 @@ Every policy that replaces a live worker (reload, --max-requests,
 --max-memory) goes through `_replace`: fork the new one first, wait for its
 `ready`, then drain the old one, so a request is never cut off and capacity
 never drops.  Crashes are handled by `_reconcile` simply noticing a missing
-worker, with exponential backoff on repeated early deaths (health.py).
+worker; each slot backs off on its own repeated boot failures and is marked
+`errored` after too many (slots.py).  When every slot is errored and no
+worker serves, the master exits: 3 before the first `Ready`, 1 after.
 
 A worker that fails to import the app (exit 4) or to boot (exit 3) during
 the initial boot stops the master with the same status: a broken deploy
@@ -36,6 +38,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
+import logging
+import math
 import os
 import selectors
 import signal
@@ -64,7 +69,7 @@ from prefork.errors import (
     ConfigError,
     PreforkError,
 )
-from prefork.master import faults, health
+from prefork.master import faults, health, slots
 from prefork.master.commands import Commands
 from prefork.master.endpoint import Endpoint
 from prefork.master.output import LogRing, OutputPipe, RingHandler, WorkerOutput
@@ -133,7 +138,6 @@ class Arbiter:
         self.watcher: Watcher | None = None  # --reload
         self.endpoint: Endpoint | None = None  # --metrics-bind
         self.metrics_totals = MetricsTotals()
-        self.restart_reasons: dict[str, int] = {}  # for /metrics
         self.reload_counts = {"ok": 0, "failed": 0}
         self.ring = LogRing()  # recent lines, for `prefork logs`
         self.env_file = EnvFile()  # --env-file, applied to this process's environment
@@ -145,11 +149,7 @@ class Arbiter:
         self.exit_status = EXIT_OK
         self.app_logged = False
         # policies
-        self.failures = 0  # early deaths in a row (health.py)
-        self.last_failure = 0.0
-        self.spawn_not_before = 0.0
-        self.restarts: dict[int, int] = {}  # slot -> unexpected deaths
-        self.next_memory_check = 0.0
+        self.slots = slots.SlotBook()  # restarts by reason, crash backoff, errored
         self.reload: ReloadRun | None = None
         self.reload_again = False
         self.last_reload: dict[str, Any] | None = None
@@ -372,8 +372,9 @@ class Arbiter:
         for handle in self.workers.values():
             if handle.kill_at is not None:
                 wait = min(wait, handle.kill_at - now)
-        if self.spawn_not_before > now:
-            wait = min(wait, self.spawn_not_before - now)
+        respawn = self.slots.next_spawn(now)
+        if respawn is not None:
+            wait = min(wait, respawn - now)
         return max(0.0, wait)
 
     def _dispatch(self, signum: int) -> None:
@@ -540,7 +541,25 @@ class Arbiter:
             status = message.get("status")
             handle.error_status = status if isinstance(status, int) else None
         elif kind == "retire" and handle.state is WorkerState.READY:
-            handle.retire_reason = str(message.get("reason", "retire"))
+            self._on_retire(handle, message)
+
+    def _on_retire(self, handle: WorkerHandle, message: Message) -> None:
+        """The worker stopped taking new work (--max-requests, --max-memory)."""
+        reason = str(message.get("reason", slots.CRASH))
+        detail = str(message.get("detail", reason))
+        if reason not in slots.REASONS:
+            reason = slots.CRASH
+        if message.get("now"):
+            log.warning("%s: %s; ending it after its in-flight requests", handle.name, detail)
+            self._drain(handle, graceful=True, reason=reason)
+        elif handle.retire_reason is None:
+            log.log(
+                logging.WARNING if reason == slots.MEMORY else logging.INFO,
+                "%s: %s; replacing it",
+                handle.name,
+                detail,
+            )
+            handle.retire_reason = reason
 
     def _log_application(self, declared: str, detected: bool) -> None:
         self.app_logged = True
@@ -558,7 +577,7 @@ class Arbiter:
             old.replaced_by = None
             if old.alive:
                 log.info("%s is ready; draining worker %d (pid %d)", handle.name, old.slot, old.pid)
-                self._drain(old, graceful=True)
+                self._drain(old, graceful=True, reason=old.retire_reason or slots.RELOAD)
             if self.reload is not None and handle.generation == self.reload.generation:
                 self.reload.replaced += 1
         if not self.initial_ready:
@@ -606,50 +625,87 @@ class Arbiter:
         self.metrics_totals.exited(handle.pid)
         was = handle.state
         handle.move(WorkerState.EXITED)
-        how = health.describe_exit(status)
+        how = health.describe_exit(status, handle.killed_for)
         code = health.exit_code(status)
-
-        if handle.exit_expected:
-            log.info("%s %s", handle.name, "exited" if code == 0 else how)
-        elif handle.error:
-            log.error("%s failed to boot: %s", handle.name, handle.error)
-        else:
-            log.error("%s %s", handle.name, how)
         old = handle.replaces
         if old is not None:
             old.replaced_by = None
             handle.replaces = None
             if old.alive:
                 old.retiring = False
-        if handle.exit_expected:
-            return
 
+        if handle.exit_expected:
+            text = "exited" if code == 0 else how
+            if handle.end_reason is not None and not self.stop_mode:
+                text += f" [{self._slot_summary(handle.slot)}]"
+            log.info("%s %s", handle.name, text)
+            return
         reason = handle.error or f"{handle.name} {how}"
         never_ready = was is WorkerState.BOOTING
         if not self.initial_ready and never_ready and code in (EXIT_BOOT, EXIT_IMPORT):
+            log.error("%s failed to boot: %s", handle.name, handle.error or how)
             log.error("Shutting down: a worker could not boot (exit status %d)", code)
             self.exit_status = code
             self.stop(graceful=False)
             return
-        self.restarts[handle.slot] = self.restarts.get(handle.slot, 0) + 1
-        self._count_restart("crash")
         if never_ready:
             self.commands.worker_failed(reason)
         reload = self.reload
         if reload is not None and never_ready and handle.generation == reload.generation:
+            # The new code failed, not the slot: nothing was restarted.
+            log.error("%s failed to boot: %s", handle.name, handle.error or how)
             self._reload_failed(reason)
             return
+        # A worker the watchdog killed was ready; anything else unplanned is a crash.
+        cause = handle.end_reason or slots.CRASH
+        early = never_ready or (
+            cause == slots.CRASH
+            and handle.ready_at is not None
+            and now - handle.ready_at < slots.EARLY_WINDOW
+        )
         if old is not None and old.alive:
-            old.retry_at = now + health.BACKOFF_MAX
-            log.error("Replacing worker %d failed; it keeps serving: %s", old.slot, reason)
+            # A replacement for --max-requests/--max-memory failed; the old
+            # worker stays, and the replacement is tried again after a backoff.
+            self.slots.boot_failed(handle.slot, now, reason)
+            delay = slots.respawn_delay(self.slots[handle.slot].failures)
+            old.retry_at = now + delay
+            log.error(
+                "%s failed to boot: %s; worker %d (pid %d) stays, retried in %.1fs",
+                handle.name,
+                handle.error or how,
+                old.slot,
+                old.pid,
+                delay,
+            )
             return
-        if never_ready or now - handle.started < health.EARLY_DEATH:
-            self.failures += 1
-            self.last_failure = now
-            delay = health.respawn_delay(self.failures)
-            self.spawn_not_before = now + delay
-            if delay:
-                log.warning("Respawning in %.1fs (%d early deaths in a row)", delay, self.failures)
+        self.slots.replaced(handle.slot, cause)
+        summary = self._slot_summary(handle.slot)
+        if handle.error:
+            log.error("%s failed to boot: %s [%s]", handle.name, handle.error, summary)
+        else:
+            log.error("%s %s [%s]", handle.name, how, summary)
+        if not early:
+            return  # served for a while: respawned at once
+        delay = self.slots.boot_failed(handle.slot, now, handle.error or how)
+        failures = self.slots[handle.slot].failures
+        if math.isinf(delay):
+            log.error(
+                "Worker slot %d is errored: %d boot failures in a row (last: %s); "
+                "not respawning it until a reload or a scale",
+                handle.slot,
+                failures,
+                handle.error or how,
+            )
+        elif delay:
+            log.warning(
+                "Respawning worker %d in %.1fs (%d boot failures in a row)",
+                handle.slot,
+                delay,
+                failures,
+            )
+
+    def _slot_summary(self, slot: int) -> str:
+        return f"slot {slot}: {self.slots.summary(slot)}"
 
     # -- stopping ------------------------------------------------------------
 
@@ -657,19 +713,28 @@ class Arbiter:
         with contextlib.suppress(ProcessLookupError):
             os.kill(handle.pid, signum)
 
-    def _drain(self, handle: WorkerHandle, graceful: bool) -> None:
-        """Ask one worker to stop: TERM drains, QUIT closes everything now."""
+    def _drain(self, handle: WorkerHandle, graceful: bool, reason: str | None = None) -> None:
+        """Ask one worker to stop: TERM drains, QUIT closes everything now.
+
+        `reason` (a slots.REASONS value): why it is replaced, counted for its slot.
+        """
         now = time.monotonic()
         handle.exit_expected = True
+        if reason is not None and handle.end_reason is None and not self.stop_mode:
+            # Counted now, as it is being replaced; the first reason is the true one.
+            handle.end_reason = reason
+            self.slots.replaced(handle.slot, reason)
         if handle.state in (WorkerState.BOOTING, WorkerState.READY):
             handle.move(WorkerState.DRAINING)
         if graceful:
-            deadline = now + self.config.graceful_timeout + KILL_SLACK
+            grace = self.config.graceful_timeout + KILL_SLACK
             self._signal(handle, signal.SIGTERM)
         else:
-            deadline = now + min(FAST_STOP_GRACE, self.config.graceful_timeout + KILL_SLACK)
+            grace = min(FAST_STOP_GRACE, self.config.graceful_timeout + KILL_SLACK)
             self._signal(handle, signal.SIGQUIT)
-        handle.kill_at = deadline if handle.kill_at is None else min(handle.kill_at, deadline)
+        if handle.kill_at is None or now + grace < handle.kill_at:
+            handle.kill_at = now + grace
+            handle.kill_why = f"still running {grace:g}s after being told to stop"
 
     def stop(self, graceful: bool) -> None:
         mode = "graceful" if graceful else "fast"
@@ -697,7 +762,12 @@ class Arbiter:
         log.warning("Killing every worker now")
         for handle in self.workers.values():
             handle.exit_expected = True
-            self._signal(handle, signal.SIGKILL)
+            self._kill(handle, "a second SIGINT")
+
+    def _kill(self, handle: WorkerHandle, why: str, signum: int = signal.SIGKILL) -> None:
+        """Send a fatal signal, remembering why, so the exit is not blamed on the OOM killer."""
+        handle.killed_for = why
+        self._signal(handle, signum)
 
     # -- time-based policies ---------------------------------------------------
 
@@ -707,9 +777,9 @@ class Arbiter:
             self.endpoint.sweep(now)
         for handle in list(self.workers.values()):
             if handle.kill_at is not None and now >= handle.kill_at:
-                log.warning("%s did not stop in time; sending SIGKILL", handle.name)
+                log.warning("%s: %s; sending SIGKILL", handle.name, handle.kill_why)
                 handle.kill_at = None
-                self._signal(handle, signal.SIGKILL)
+                self._kill(handle, handle.kill_why)
             elif (
                 handle.state is WorkerState.BOOTING
                 and not handle.exit_expected
@@ -719,64 +789,43 @@ class Arbiter:
             ):
                 handle.error = f"not ready within --boot-timeout {config.boot_timeout:g}s"
                 log.error("%s: %s; killing it", handle.name, handle.error)
-                self._signal(handle, signal.SIGKILL)
+                handle.end_reason = slots.TIMEOUT
+                self._kill(handle, handle.error)
             elif (
                 handle.state is WorkerState.READY
                 and config.timeout
                 and handle.aborted_at is None
                 and now - handle.last_seen > config.timeout
             ):
-                log.error(
-                    "%s timed out (no heartbeat for %gs); sending SIGABRT",
-                    handle.name,
-                    config.timeout,
-                )
+                why = f"no heartbeat for {config.timeout:g}s"
+                log.error("%s timed out (%s); sending SIGABRT", handle.name, why)
                 handle.aborted_at = now
                 handle.kill_at = now + health.ABORT_GRACE
-                self._signal(handle, signal.SIGABRT)
+                handle.kill_why = why
+                handle.end_reason = slots.TIMEOUT
+                self._kill(handle, why, signal.SIGABRT)
+                # A stopped worker (SIGSTOP, a debugger) would only see the
+                # SIGABRT, and dump its stacks, once continued.
+                self._signal(handle, signal.SIGCONT)
         if self.stop_mode:
             return
-        if self.failures and any(
-            w.state is WorkerState.READY
-            and w.started > self.last_failure
-            and now - w.started >= health.EARLY_DEATH
-            for w in self.workers.values()
-        ):
-            self.failures = 0  # a worker forked since the last failure has stayed up
-        if config.max_memory and now >= self.next_memory_check:
-            self.next_memory_check = now + health.MEMORY_INTERVAL
-            self._check_memory()
+        for handle in self.workers.values():
+            if handle.ready_at is not None and now - handle.ready_at >= slots.EARLY_WINDOW:
+                self.slots.stable(handle.slot)
         if self.reload is not None:
             self._reload_step(now)
-        else:
-            for handle in list(self.workers.values()):
-                if (
-                    handle.retire_reason
-                    and handle.state is WorkerState.READY
-                    and not handle.retiring
-                    and now >= handle.retry_at
-                ):
-                    self._replace(handle, self.generation, handle.retire_reason)
+        # A worker that stopped taking work (--max-requests, --max-memory) is
+        # replaced at once, during a reload too: it serves nothing meanwhile.
+        for handle in list(self.workers.values()):
+            if (
+                handle.retire_reason
+                and handle.state is WorkerState.READY
+                and not handle.retiring
+                and now >= handle.retry_at
+            ):
+                self._replace(handle, self.generation, handle.retire_reason)
         self._reconcile(now)
         self.commands.tick()
-
-    def _check_memory(self) -> None:
-        limit = self.config.max_memory
-        for handle in self.workers.values():
-            if handle.state is not WorkerState.READY or handle.process is None:
-                continue
-            used = health.memory_usage(handle.process)
-            if used is None:
-                continue
-            handle.memory_strikes = handle.memory_strikes + 1 if used > limit else 0
-            if handle.memory_strikes >= health.MEMORY_STRIKES and not handle.retire_reason:
-                log.warning(
-                    "%s uses %.1f MiB (--max-memory %.1f MiB); replacing it",
-                    handle.name,
-                    used / 2**20,
-                    limit / 2**20,
-                )
-                handle.retire_reason = "max-memory"
 
     def _replace(self, old: WorkerHandle, generation: int, reason: str) -> WorkerHandle:
         """Fork a replacement for `old`; `old` drains once it is ready."""
@@ -784,12 +833,8 @@ class Arbiter:
         new = self._spawn(old.slot, generation)
         new.replaces = old
         old.replaced_by = new
-        self._count_restart(reason.partition(",")[0])  # "reload, generation 3" -> reload
         log.info("Replacing %s (%s)", old.name.lower(), reason)
         return new
-
-    def _count_restart(self, reason: str) -> None:
-        self.restart_reasons[reason] = self.restart_reasons.get(reason, 0) + 1
 
     def _reconcile(self, now: float) -> None:
         """Fork or retire workers until the serving count equals the target."""
@@ -797,12 +842,19 @@ class Arbiter:
             return
         serving = [w for w in self.workers.values() if w.serving_capacity]
         missing = self.target - len(serving)
-        if missing > 0 and now >= self.spawn_not_before:
+        if missing > 0:
+            # The lowest free slots; one in backoff waits its turn, without
+            # taking its place from a healthy slot.
             used = {w.slot for w in self.workers.values() if w.serving_capacity or w.retiring}
-            for _ in range(missing if not self.failures else 1):
-                slot = next(i for i in range(len(used) + 1) if i not in used)
-                used.add(slot)
-                self._spawn(slot, self.generation)
+            free = (i for i in itertools.count() if i not in used)
+            errored = 0
+            for slot in itertools.islice(free, missing):
+                if self.slots.may_spawn(slot, now):
+                    self._spawn(slot, self.generation)
+                elif self.slots[slot].errored:
+                    errored += 1
+            if errored == missing and not serving and not self.stop_mode:
+                self._give_up()
         elif missing < 0:
             # Oldest generation first (during a reload that lowers the count,
             # the new code's workers stay), then booting workers before ready
@@ -813,7 +865,19 @@ class Arbiter:
             )
             for handle in surplus[:-missing]:
                 log.info("Retiring %s (scaling down)", handle.name.lower())
-                self._drain(handle, graceful=True)
+                self._drain(handle, graceful=True, reason=slots.SCALE)
+
+    def _give_up(self) -> None:
+        """Every slot is errored and nothing serves: a crash loop no respawn will end."""
+        before_ready = not self.initial_ready
+        self.exit_status = EXIT_BOOT if before_ready else EXIT_RUNTIME
+        when = "before any worker was ready" if before_ready else "after serving"
+        log.error(
+            "Shutting down: every worker slot is errored (%s; exit status %d)",
+            when,
+            self.exit_status,
+        )
+        self.stop(graceful=True)
 
     # -- scale, reload, upgrade -----------------------------------------------
 
@@ -827,6 +891,7 @@ class Arbiter:
         self.scaled_to = count
         if self.reload is not None:
             self.reload.old_target = count  # a failed reload must not undo it
+        self.slots.clear_errors()
 
     def request_reload(self, reason: str) -> str:
         """Start a rolling reload (or queue one); returns what happened, for the caller."""
@@ -860,6 +925,7 @@ class Arbiter:
                 self._record_reload(False, self.generation, f"config: {exc}", time.time())
                 return f"failed: {exc}"
         systemd.notify("RELOADING=1\n" + systemd.status_message("reloading"))
+        self.slots.clear_errors()  # new code: errored slots may try again
         self.last_generation += 1
         generation = self.last_generation
         for handle in list(self.workers.values()):
@@ -935,7 +1001,7 @@ class Arbiter:
         for handle in list(self.workers.values()):
             if handle.generation == run.generation and handle.state is WorkerState.BOOTING:
                 self._drain(handle, graceful=False)
-                self._signal(handle, signal.SIGKILL)
+                self._kill(handle, "the reload it belonged to failed")
                 if handle.replaces is not None:
                     handle.replaces.retiring = False
                     handle.replaces.replaced_by = None
@@ -1014,12 +1080,16 @@ class Arbiter:
 
     def status(self) -> dict[str, Any]:
         now = time.monotonic()
+        metric = self.config.memory_metric
         workers = []
         for handle in sorted(self.workers.values(), key=lambda w: (w.slot, w.started)):
             cpu = 0.0
+            memory: int | None = handle.counters.get("rss", 0)
             if handle.process is not None:
                 with contextlib.suppress(psutil.Error):
                     cpu = handle.process.cpu_percent()
+                if metric != "rss":  # a page-table walk: only when asked
+                    memory = health.memory_usage(handle.process, metric)
             workers.append(
                 {
                     "slot": handle.slot,
@@ -1031,10 +1101,18 @@ class Arbiter:
                     "inflight": handle.counters.get("inflight", 0),
                     "connections": handle.counters.get("connections", 0),
                     "rss": handle.counters.get("rss", 0),
+                    "memory": memory or 0,
                     "cpu": cpu,
-                    "restarts": self.restarts.get(handle.slot, 0),
+                    **self.slots.status(handle.slot, now),
                 }
             )
+        live = {handle.slot for handle in self.workers.values()}
+        # Slots with no live worker (backing off, errored) still have a row.
+        idle_slots = [
+            {"slot": slot, **self.slots.status(slot, now)}
+            for slot in sorted(set(self.slots.records) - live)
+            if slot < self.target or self.slots.records[slot].errored
+        ]
         return {
             "pid": os.getpid(),
             "name": self.config.name,
@@ -1048,13 +1126,16 @@ class Arbiter:
             "listeners": [listener.url() for listener in self.listeners],
             "reloading": self.reload is not None or self.upgrade_pid is not None,
             "last_reload": self.last_reload,
+            "memory_metric": metric,
+            "max_memory": self.config.max_memory,
             "workers": workers,
+            "idle_slots": idle_slots,
         }
 
     def _state_word(self) -> str:
         if self.stop_mode:
             return "stopping"
-        if self.failures >= health.ERRORED_AFTER:
+        if any(record.errored for record in self.slots.records.values()):
             return "errored"
         if self.reload is not None or self.upgrade_pid is not None:
             return "reloading"

@@ -80,7 +80,7 @@ def render(arbiter: Arbiter) -> str:
         "prefork_worker_restarts_total",
         "counter",
         "Workers replaced or respawned, by reason.",
-        [({"reason": reason}, count) for reason, count in sorted(arbiter.restart_reasons.items())],
+        [({"reason": reason}, count) for reason, count in sorted(arbiter.slots.totals().items())],
     )
     out.family(
         "prefork_reloads_total",

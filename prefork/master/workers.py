@@ -70,11 +70,14 @@ class WorkerHandle:
     retiring: bool = False
     replaced_by: WorkerHandle | None = None
     replaces: WorkerHandle | None = None
-    retire_reason: str | None = None  # why it should be replaced, once possible
+    retire_reason: str | None = None  # why it asked to be replaced (slots.MEMORY, ...)
     retry_at: float = 0.0  # a failed replacement is retried after this time
-    memory_strikes: int = 0
+    # Why the master ended it (a slots.REASONS value), counted for its slot at exit.
+    end_reason: str | None = None
     # Deadlines (monotonic) for escalating a stop or a hang.
     kill_at: float | None = None  # SIGKILL if still alive then
+    kill_why: str = ""  # said in the log if that SIGKILL ends it
+    killed_for: str | None = None  # why the master sent the signal that ended it
     aborted_at: float | None = None  # SIGABRT sent for a heartbeat timeout
     exit_expected: bool = False  # the master asked it to stop
     process: psutil.Process | None = None  # cached for cpu_percent()

@@ -18,8 +18,9 @@ never run twice.  In order it:
 4. runs ASGI lifespan startup (BootError: `failed`, exit 3), starts the HTTP
    server on the inherited listeners and reports `ready`;
 5. sends a heartbeat with its counters every second (a blocked event loop
-   stops the heartbeat, which is what the master's --timeout detects) and,
-   with --max-requests, asks once to be retired when the limit is reached;
+   stops the heartbeat, which is what the master's --timeout detects); at
+   its --max-requests-th request, or over --max-memory (worker/memory.py),
+   it stops taking new work and asks the master to replace it (`retire`);
 6. on SIGTERM drains (stop accepting, finish in-flight requests within
    --graceful-timeout, lifespan shutdown) and exits 0; on SIGQUIT/SIGINT
    closes everything at once and exits 0; on EOF from the master's channel
@@ -50,6 +51,7 @@ from prefork.config import Config
 from prefork.cpus import resolve_workers
 from prefork.errors import EXIT_BOOT, EXIT_IMPORT, EXIT_OK, EXIT_RUNTIME, AppImportError, BootError
 from prefork.sockets import Listener, worker_sockets
+from prefork.worker.memory import CHECK_INTERVAL, HARD_FACTOR, MemoryGuard, ProcFile, resident_bytes
 
 if TYPE_CHECKING:
     from prefork.http.server import HttpServer
@@ -208,9 +210,12 @@ class _Worker:
         self.server: HttpServer | None = None
         limit = spec.config.max_requests
         if limit:
+            # Each worker draws its own limit, so replacements are spread out.
             limit += random.randint(0, spec.config.max_requests_jitter)
         self.max_requests = limit
-        self.retire_sent = False
+        self.retiring = False
+        self.statm = ProcFile("/proc/self/statm")
+        self.memory: MemoryGuard | None = None
 
     def request_stop(self, how: str) -> None:
         if not self.stop.done():
@@ -229,20 +234,64 @@ class _Worker:
         if self.server is not None:
             self.server.state.access_log.reopen()
 
+    def start_policies(self, server: HttpServer) -> None:
+        """Heartbeat, --max-requests and --max-memory, once the server accepts."""
+        self.server = server
+        config = self.spec.config
+        if self.max_requests:
+            server.state.request_limit = self.max_requests
+            server.state.on_request_limit = self.request_limit_reached
+        if config.max_memory:
+            self.memory = MemoryGuard(config.max_memory, config.memory_metric, self.over_memory)
+            self.check_memory()
+        self.heartbeat()
+
+    def retire(self, reason: str, detail: str, now: bool = False) -> None:
+        """Stop taking new work and ask the master to replace this worker.
+
+        Accepting stops and every keep-alive connection is answered with
+        `Connection: close` from now on, so the siblings take the traffic
+        while the replacement boots.  `now`: drain at once as well, without
+        waiting for the replacement (the master is told, so it expects the exit).
+        """
+        server = self.server
+        if server is None or self.stop.done():
+            return
+        if not self.retiring:
+            self.retiring = True
+            server.begin_drain()
+        self.spec.channel.send({"t": "retire", "reason": reason, "detail": detail, "now": now})
+        if now:
+            self.request_stop("drain")
+
+    def request_limit_reached(self) -> None:
+        self.retire("max-requests", f"served {self.max_requests} requests")
+
+    def over_memory(self, metric: str, used: int, hard: bool) -> None:
+        limit = self.spec.config.max_memory
+        if hard:
+            detail = f"{metric} {used / 2**20:.1f} MiB > {HARD_FACTOR:g} x --max-memory"
+        else:
+            detail = f"{metric} {used / 2**20:.1f} MiB > --max-memory {limit / 2**20:.1f} MiB"
+        self.retire("memory", detail, now=hard)
+
+    def check_memory(self) -> None:
+        guard = self.memory
+        if guard is None or self.stop.done():
+            return
+        guard.check(self.loop.time())
+        self.loop.call_later(CHECK_INTERVAL, self.check_memory)
+
     def send_counters(self, server: HttpServer) -> None:
         """One heartbeat message: the counters, and the metrics with --metrics-bind."""
         counters = server.counters
-        try:
-            rss = _resident_bytes()
-        except OSError:  # out of descriptors (EMFILE): report nothing this time
-            rss = 0
         message: dict[str, Any] = {
             "t": "hb",
             "requests": counters.requests,
             "inflight": counters.inflight,
             "connections": counters.connections,
             "rejected": counters.rejected,
-            "rss": rss,
+            "rss": resident_bytes(self.statm),
         }
         metrics = server.state.metrics
         if metrics is not None:
@@ -254,20 +303,7 @@ class _Worker:
         if server is None or self.stop.done():
             return
         self.send_counters(server)
-        counters = server.counters
-        if self.max_requests and counters.requests >= self.max_requests and not self.retire_sent:
-            self.retire_sent = True
-            self.spec.channel.send({"t": "retire", "reason": "max-requests"})
         self.loop.call_later(HEARTBEAT_INTERVAL, self.heartbeat)
-
-
-def _resident_bytes() -> int:
-    """This process's RSS, read from /proc (psutil would add ~1 MiB to every worker)."""
-    with open("/proc/self/statm", "rb") as statm:
-        return int(statm.read().split()[1]) * _PAGE_SIZE
-
-
-_PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE")
 
 
 async def _serve(
@@ -302,25 +338,24 @@ async def _serve(
             await lifespan.shutdown()
         return EXIT_OK
 
-    server = HttpServer(
-        config,
-        loaded,
-        loop,
-        state,
-        workers=resolve_workers(config.workers)[0],
-        stdout_fd=spec.stdout_fd,
-    )
-    try:
+    try:  # opens the access log as --user: the master's checks cannot see everything
+        server = HttpServer(
+            config,
+            loaded,
+            loop,
+            state,
+            workers=resolve_workers(config.workers)[0],
+            stdout_fd=spec.stdout_fd,
+        )
         await server.start(sockets)
     except OSError as exc:
         return _fail(spec, EXIT_BOOT, f"cannot start serving: {exc}")
-    worker.server = server
     # Everything imported and built so far lives as long as the worker: keep
     # it out of the cyclic collector's way (fewer, cheaper full collections,
     # and pages shared with the master stay shared). Instagram's precedent.
     gc.freeze()
     spec.channel.send({"t": "ready"})
-    worker.heartbeat()
+    worker.start_policies(server)
 
     how = await worker.stop
     if how == "now":

@@ -71,6 +71,7 @@ class WSGIExchange(Exchange):
     closed = False
     body_sent = 0
     start_time = 0.0
+    answered_504 = False  # --request-timeout answered for the app
 
     def environ(self, wsgi_input: Any) -> dict[str, Any]:
         conn = self.conn

@@ -13,11 +13,14 @@ connection as soon as the headers are accepted (Exchange.streams_body).
 
 If the client reads slower than the app produces, the rest of the iterable is
 consumed by a task that waits for the socket to drain between chunks, so a
-large or endless response never piles up in memory.
+large or endless response never piles up in memory.  The same task takes
+over when streaming has held the loop for STREAM_SLICE, and gives the loop
+a turn between chunks from then on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import tempfile
@@ -31,6 +34,10 @@ from prefork.wsgi.file_wrapper import FileWrapper
 
 # Bodies up to this size stay in memory (werkzeug's form parser spools at 500 KiB).
 SPOOL_SIZE: Final = 1024 * 1024
+# A streamed response gives the event loop a turn after this long, so an app
+# that makes progress (yields a chunk) keeps the heartbeat going: --timeout
+# only catches a single call into the app that blocks (see docs/operations.md).
+STREAM_SLICE: Final = 0.1
 _HEAD: Final = b"HEAD"
 
 
@@ -59,6 +66,14 @@ class InlineWSGIExchange(WSGIExchange):
         pass
 
     def disconnected(self) -> None:
+        self.closed = True
+
+    def time_out(self, age: float) -> None:
+        # The sweep only runs while the app is not being called: either the
+        # body is still arriving, or a task is streaming the response
+        # between calls to the iterable.  A call that blocks the loop is
+        # --timeout's to catch (the watchdog), not this.
+        self.answer_timeout(age, response_begun=self.head_sent)
         self.closed = True
 
     def _input(self) -> IO[bytes]:
@@ -147,9 +162,10 @@ class InlineWSGIExchange(WSGIExchange):
 
     def _stream(self, iterator: Iterator[bytes], result: Iterable[bytes]) -> bool:
         conn = self.conn
+        yield_at = time.monotonic() + STREAM_SLICE
         for data in iterator:
             self._emit(data)
-            if conn.write_paused:
+            if conn.write_paused or time.monotonic() > yield_at:
                 conn.state.loop.create_task(self._stream_later(iterator, result))
                 return False
         self._end()
@@ -159,12 +175,17 @@ class InlineWSGIExchange(WSGIExchange):
         conn = self.conn
         try:
             await conn.drain()
+            yield_at = time.monotonic() + STREAM_SLICE
             for data in iterator:
                 if self.closed:
                     break
                 self._emit(data)
                 if conn.write_paused:
                     await conn.drain()
+                    yield_at = time.monotonic() + STREAM_SLICE
+                elif time.monotonic() > yield_at:
+                    await asyncio.sleep(0)
+                    yield_at = time.monotonic() + STREAM_SLICE
             else:
                 self._end()
         except Exception as exc:

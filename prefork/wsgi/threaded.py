@@ -147,6 +147,13 @@ class ThreadedWSGIExchange(WSGIExchange):
         assert pool is not None, "start_pool() runs before the server accepts"
         pool.submit(self._run)
 
+    def time_out(self, age: float) -> None:
+        # A thread cannot be interrupted: it runs on, and what it still sends
+        # is dropped (`closed`); its pool thread stays busy until it returns.
+        # A head built on the app thread but not yet written counts as begun.
+        self.answered_504 = self.answer_timeout(age, response_begun=self.head_sent)
+        self.disconnected()
+
     def feed_body(self, data: bytes) -> None:
         buffered = self.input.feed(data)
         if buffered >= self.input.wanted:
@@ -170,6 +177,8 @@ class ThreadedWSGIExchange(WSGIExchange):
             self.conn.transport.write(failure)
         elif broken:
             self.conn.close()  # the response was under way: its framing is lost
+        if self.answered_504:
+            self.status = 504  # not what the late app thread chose
         if self.conn.state.access_log.enabled:
             self.log_access()
         self.conn.exchange_done(self)

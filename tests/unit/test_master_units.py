@@ -10,7 +10,7 @@ import pytest
 
 from prefork.channel import Channel
 from prefork.control.client import format_status
-from prefork.master import health
+from prefork.master import health, slots
 from prefork.master.reload import replacement_queue
 from prefork.master.workers import TRANSITIONS, IllegalTransition, WorkerHandle, WorkerState
 
@@ -89,9 +89,9 @@ def test_channel_is_not_inherited_across_exec() -> None:
 
 
 def test_respawn_backoff_is_exponential_and_capped() -> None:
-    delays = [health.respawn_delay(n) for n in range(10)]
+    delays = [slots.respawn_delay(n) for n in range(10)]
     assert delays[:4] == [0.0, 0.5, 1.0, 2.0]
-    assert delays[-1] == health.BACKOFF_MAX
+    assert delays[-1] == slots.BACKOFF_MAX
     assert delays == sorted(delays)
 
 
@@ -108,7 +108,11 @@ def test_exit_descriptions() -> None:
         os._exit(0)
     os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
-    assert health.describe_exit(status) == "was killed by SIGKILL: out of memory?"
+    assert health.describe_exit(status) == "was killed by SIGKILL (not by prefork; out of memory?)"
+    assert (
+        health.describe_exit(status, "no heartbeat for 5s")
+        == "was killed by SIGKILL (by prefork: no heartbeat for 5s)"
+    )
     assert health.exit_code(status) is None
 
 
