@@ -51,10 +51,12 @@ TYPES: Final[dict[Callable[[Any], Any], str]] = {
 EXIT_MEANINGS: Final = {
     "EXIT_OK": "clean stop",
     "EXIT_RUNTIME": "runtime error (a listener cannot be opened, the control socket is "
-    "unsafe or unreachable, a control command failed, an unexpected failure)",
+    "unsafe or unreachable, a control command failed, every worker slot crash-looped "
+    "after serving, an unexpected failure)",
     "EXIT_USAGE": "bad command line or configuration; one line on stderr names the "
     "setting, where it came from and what is allowed",
-    "EXIT_BOOT": "a worker could not boot (e.g. ASGI lifespan startup failed)",
+    "EXIT_BOOT": "a worker could not boot (e.g. ASGI lifespan startup failed), or every "
+    "worker slot crash-looped before the first worker was ready",
     "EXIT_IMPORT": "the application cannot be imported",
     "EXIT_TIMEOUT": "control commands only: the outcome did not come within `--timeout`; "
     "the operation goes on (see `prefork status`)",

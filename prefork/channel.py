@@ -13,7 +13,9 @@ Worker -> master messages (`t` is the type):
     {"t": "ready"}
     {"t": "hb", "requests": n, "inflight": n, "connections": n, "rejected": n, "rss": bytes}
     {"t": "failed", "status": 3|4, "error": "one line"}   (then the worker exits)
-    {"t": "retire", "reason": "max-requests"}
+    {"t": "retire", "reason": "max-requests"|"memory", "detail": "one line", "now": bool}
+        (it stopped taking new work; `now`: it is draining already, replace it
+        without waiting for a replacement to be ready)
 
 The master talks to workers with signals only (TERM drain, QUIT/INT now,
 USR1 reopen logs).

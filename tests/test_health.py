@@ -270,7 +270,8 @@ def test_a_crash_loop_after_ready_marks_the_slot_errored_then_exits_1(tmp_path: 
         server.wait_for_log(r"Respawning worker 0 in 0\.5s \(1 boot failures in a row\)")
         server.wait_for_log(r"Respawning worker 0 in 1\.0s \(2 boot failures in a row\)")
         status = status_json(control)
-        (slot,) = status["idle_slots"]
+        # Backing off (an idle slot) or booting again (a worker), it is counted.
+        (slot,) = [*status["workers"], *status["idle_slots"]]
         assert slot["slot"] == 0
         assert slot["reasons"]["crash"] >= 2
         server.wait_for_log(r"Worker slot 0 is errored", timeout=60)
@@ -295,3 +296,32 @@ def test_a_stopped_worker_gets_a_traceback_and_the_kill_is_explained(tmp_path: P
         (row,) = status["workers"]
         assert row["reasons"] == {"timeout": 1}
         assert row["last_restart"]["reason"] == "timeout"
+
+
+# -- failures after dropping privileges -----------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="--user needs root")
+def test_an_access_log_the_user_cannot_write_is_refused_before_forking(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    log = private / "access.log"
+    server = start_server(WSGI, "--user", "nobody", "--access-logfile", str(log), wait_ready=False)
+    try:
+        assert server.wait(30) == 2
+    finally:
+        stop_server(server)
+    assert f"--access-logfile {log}: --user nobody cannot write its directory {private}" in (
+        server.log
+    )
+    assert "Booting worker" not in server.log
+
+
+def test_an_access_log_a_worker_cannot_open_fails_the_boot_with_status_3(tmp_path: Path) -> None:
+    log = tmp_path / "missing" / "access.log"  # no such directory: open() fails in the worker
+    server = start_server(WSGI, "--access-logfile", str(log), wait_ready=False)
+    try:
+        assert server.wait(30) == 3
+    finally:
+        stop_server(server)
+    server.wait_for_log(r"failed to boot: cannot start serving: .*No such file or directory")

@@ -69,7 +69,7 @@ from prefork.errors import (
     ConfigError,
     PreforkError,
 )
-from prefork.master import faults, health, slots
+from prefork.master import faults, health, preflight, slots
 from prefork.master.commands import Commands
 from prefork.master.endpoint import Endpoint
 from prefork.master.output import LogRing, OutputPipe, RingHandler, WorkerOutput
@@ -181,6 +181,7 @@ class Arbiter:
             self.old_master = int(old_master)
         self.target, how = resolve_workers(config.workers)
         self.env_file.load(config.env_file)  # before --preload imports the app
+        preflight.check_worker_files(config)
         if config.preload:
             from prefork.loader import load_app
 
@@ -1107,11 +1108,11 @@ class Arbiter:
                 }
             )
         live = {handle.slot for handle in self.workers.values()}
-        # Slots with no live worker (backing off, errored) still have a row.
+        # Slots with no live worker because of a crash loop still have a row.
         idle_slots = [
             {"slot": slot, **self.slots.status(slot, now)}
-            for slot in sorted(set(self.slots.records) - live)
-            if slot < self.target or self.slots.records[slot].errored
+            for slot, record in sorted(self.slots.records.items())
+            if slot not in live and (record.errored or record.not_before > now)
         ]
         return {
             "pid": os.getpid(),
