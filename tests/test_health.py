@@ -271,7 +271,8 @@ def test_a_crash_loop_after_ready_marks_the_slot_errored_then_exits_1(tmp_path: 
         server.wait_for_log(r"Respawning worker 0 in 1\.0s \(2 boot failures in a row\)")
         status = status_json(control)
         # Backing off (an idle slot) or booting again (a worker), it is counted.
-        (slot,) = [*status["workers"], *status["idle_slots"]]
+        rows: list[dict[str, Any]] = [*status["workers"], *status["idle_slots"]]
+        (slot,) = rows
         assert slot["slot"] == 0
         assert slot["reasons"]["crash"] >= 2
         server.wait_for_log(r"Worker slot 0 is errored", timeout=60)
