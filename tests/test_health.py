@@ -326,3 +326,20 @@ def test_an_access_log_a_worker_cannot_open_fails_the_boot_with_status_3(tmp_pat
     finally:
         stop_server(server)
     server.wait_for_log(r"failed to boot: cannot start serving: .*No such file or directory")
+
+
+def test_reloads_are_counted_and_a_failed_one_restarts_nothing(tmp_path: Path) -> None:
+    app = tmp_path / "reloaded_app.py"
+    app.write_text(Path(ROOT / "tests" / "apps" / "proc_app.py").read_text())
+    control = tmp_path / "ctl.sock"
+    args = ("--app-dir", str(tmp_path), "--control-socket", str(control))
+    with run_server("reloaded_app:wsgi", *args) as server:
+        server.signal(signal.SIGHUP)
+        server.wait_for_log(r"Reload complete: generation 2\b")
+        app.write_text("raise RuntimeError('deploy went wrong')\n")
+        server.signal(signal.SIGHUP)
+        server.wait_for_log(r"Reload failed: cannot import")
+        (row,) = status_json(control)["workers"]
+        assert row["generation"] == 2
+        assert row["reasons"] == {"reload": 1}
+        assert row["last_restart"]["reason"] == "reload"

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from tests.apps import proc_app
 from tests.apps.lifespan import run_lifespan
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -38,10 +39,6 @@ if _CRASH_FLAG and os.path.exists(_CRASH_FLAG):
 def _keep(mib: int) -> None:
     # b"x" * n writes every page, so the memory is resident (bytes(n) might not be).
     _kept.extend(b"x" * MIB for _ in range(mib))
-
-
-def _pid_body() -> bytes:
-    return f"pid={os.getpid()}\n".encode()
 
 
 def _chunks(count: int) -> Iterator[bytes]:
@@ -68,9 +65,7 @@ def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byt
     elif path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return _chunks(int(query))
-    body = _pid_body()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
+    return proc_app.wsgi({**environ, "PATH_INFO": "/"}, start_response)
 
 
 async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -89,12 +84,4 @@ async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
         with open(os.environ["HEALTH_CANCELLED"], "a") as fh:
             fh.write(path + "\n")
         raise
-    body = _pid_body()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await proc_app.asgi(scope, receive, send)
