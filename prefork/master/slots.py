@@ -98,9 +98,10 @@ class SlotBook:
     def stable(self, slot: int) -> None:
         """A worker of this slot stayed ready for EARLY_WINDOW: its crash loop is over."""
         record = self.records.get(slot)
-        if record is not None and record.failures:
+        if record is not None and (record.failures or record.errored):
             record.failures = 0
             record.not_before = 0.0
+            record.errored = False
 
     def may_spawn(self, slot: int, now: float) -> bool:
         record = self.records.get(slot)

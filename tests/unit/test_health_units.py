@@ -37,6 +37,11 @@ def test_a_slot_that_stayed_up_starts_over() -> None:
     book.stable(0)
     assert book[0].failures == 0
     assert book.boot_failed(0, 2.0, "x") == 0.5
+    for _ in range(slots.ERRORED_AFTER):
+        book.boot_failed(1, 0.0, "x")
+    assert book[1].errored
+    book.stable(1)  # a worker of that slot has served since (a retried replacement)
+    assert not book[1].errored
 
 
 def test_replacements_are_counted_by_reason() -> None:
