@@ -242,7 +242,14 @@ class _Worker:
             server.state.request_limit = self.max_requests
             server.state.on_request_limit = self.request_limit_reached
         if config.max_memory:
-            self.memory = MemoryGuard(config.max_memory, config.memory_metric, self.over_memory)
+            metric = config.memory_metric
+            try:
+                self.memory = MemoryGuard(config.max_memory, metric, self.over_memory)
+            except OSError as exc:  # no smaps_rollup before Linux 4.14
+                log.warning(
+                    "Worker %d: cannot measure %s (%s); using rss", self.spec.slot, metric, exc
+                )
+                self.memory = MemoryGuard(config.max_memory, "rss", self.over_memory)
             self.check_memory()
         self.heartbeat()
 
