@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import select
 import subprocess
 import time
@@ -81,23 +82,28 @@ def test_logs_shows_recent_lines_by_source_and_follows() -> None:
             prefork_command("logs", "-n", name, "--lines", "0", "--follow"),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            text=True,
         )
         try:
-            time.sleep(1.0)  # let it print the backlog before the new line exists
+            assert follower.stdout is not None
+            fd = follower.stdout.fileno()
+            received = b""
+
+            def read_until(text: bytes) -> None:
+                nonlocal received
+                deadline = time.monotonic() + 30
+                while text not in received:
+                    remaining = deadline - time.monotonic()
+                    assert remaining > 0, received[-500:]
+                    # Raw reads: select() cannot see lines a buffered reader holds.
+                    if select.select([fd], [], [], remaining)[0]:
+                        chunk = os.read(fd, 65536)
+                        assert chunk, f"the follower exited: {received[-500:]!r}"
+                        received += chunk
+
+            read_until(b"out: /first")  # the backlog is out: the follower is following
             with httpx.Client(base_url=server.url, timeout=10) as client:
                 assert client.get("/followed").status_code == 200
-            assert follower.stdout is not None
-            deadline = time.monotonic() + 15
-            seen = []
-            while (remaining := deadline - time.monotonic()) > 0:
-                if not select.select([follower.stdout], [], [], remaining)[0]:
-                    break
-                line = follower.stdout.readline()
-                seen.append(line)
-                if "out: /followed" in line:
-                    break
-            assert any("out: /followed" in line for line in seen), seen[-5:]
+            read_until(b"out: /followed")
         finally:
             follower.kill()
             follower.wait(10)
