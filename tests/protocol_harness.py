@@ -4,16 +4,17 @@
     out.responses[0].status == 200
 
 Bytes go in through `data_received` exactly as the event loop would deliver
-them (optionally split), and everything written comes back parsed with
-httptools' response parser.
+them (optionally split), and everything written comes back parsed by the
+suite's strict response parser (tests/responses.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import uvloop
@@ -22,6 +23,7 @@ from prefork.config import Config
 from prefork.http.connection import HttpConnection
 from prefork.http.server import ServerState
 from prefork.loader import LoadedApp, detect
+from tests.responses import Response, parse_all
 
 
 class FakeTransport:
@@ -59,75 +61,18 @@ class FakeTransport:
 
 
 @dataclass
-class Response:
-    status: int = 0
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    body: bytes = b""
-    complete: bool = False
-
-    def header(self, name: bytes) -> bytes | None:
-        values = [v for n, v in self.headers if n.lower() == name]
-        return values[0] if values else None
-
-
-@dataclass
 class Outcome:
-    raw: bytes
-    responses: list[Response]
+    raw: bytes  # everything the engine wrote
     closed: bool
+    head_requests: int = 0  # how many of the first final responses answer HEAD
+
+    @functools.cached_property
+    def responses(self) -> list[Response]:
+        return parse_all(self.raw, self.head_requests)
 
     @property
     def statuses(self) -> list[int]:
         return [r.status for r in self.responses]
-
-
-def parse_responses(raw: bytes, head_requests: int = 0) -> list[Response]:
-    """Split the bytes written into responses (1xx interim ones included).
-
-    A strict little reader rather than httptools: it must keep going after a
-    `Connection: close` response, and it must know HEAD responses have no body.
-    The first `head_requests` final responses are taken as answers to HEAD.
-    """
-    responses = []
-    data = raw
-    while data:
-        head, sep, data = data.partition(b"\r\n\r\n")
-        if not sep:
-            break
-        status_line, *lines = head.split(b"\r\n")
-        response = Response(status=int(status_line.split(b" ")[1]))
-        for line in lines:
-            name, _, value = line.partition(b":")
-            response.headers.append((name, value.strip()))
-        responses.append(response)
-        if response.status < 200 or response.status in (204, 304):
-            response.complete = True
-            continue
-        if head_requests:
-            head_requests -= 1
-            response.complete = True
-            continue
-        length = response.header(b"content-length")
-        if response.header(b"transfer-encoding") == b"chunked":
-            body = bytearray()
-            while True:
-                size_line, sep, data = data.partition(b"\r\n")
-                if not sep:
-                    break
-                size = int(size_line.split(b";")[0], 16)
-                if size == 0:
-                    data = data[2:]
-                    response.complete = True
-                    break
-                body += data[:size]
-                data = data[size + 2 :]
-            response.body = bytes(body)
-        elif length is not None:
-            response.body, data = data[: int(length)], data[int(length) :]
-            response.complete = len(response.body) == int(length)
-        else:
-            response.body, data = data, b""
-    return responses
 
 
 def make_config(app: str = "tests:app", **settings: Any) -> Config:
@@ -167,11 +112,7 @@ def run_exchange(
         await _settle(conn, transport, max_rounds)
         if transport.closed:
             conn.connection_lost(None)
-        return Outcome(
-            bytes(transport.written),
-            parse_responses(bytes(transport.written), head_requests),
-            transport.closed,
-        )
+        return Outcome(bytes(transport.written), transport.closed, head_requests)
 
     return uvloop.run(main())
 

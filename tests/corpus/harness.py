@@ -8,10 +8,9 @@ with explicit escapes.  `load_cases()` turns each file into a `Case`.
 
 `exchange()` sends a case over one TCP connection in a given split pattern
 (whole, byte by byte, or a few random pieces), then reads responses with
-`ResponseReader`, a deliberately strict HTTP/1.1 response parser: anything
-prefork sends that a careful client would choke on (bare LF, a header line
-without a colon, a body framing that is neither Content-Length nor chunked
-nor close-delimited) fails the test rather than being tolerated.
+the suite's strict response parser (tests/responses.py): anything prefork
+sends that a careful client would choke on fails the test rather than being
+tolerated.
 
 Whether the server kept the connection open is decided without timing: after
 the expected responses, a probe request (`GET /__probe`) is sent; a live
@@ -23,22 +22,21 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import random
 import re
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+
+from tests.responses import Closed, ProtocolViolation, Response, ResponseReader
 
 CORPUS_DIR: Final = Path(__file__).resolve().parent
 PROBE: Final = b"GET /__probe HTTP/1.1\r\nHost: probe.test\r\n\r\n"
 PROBE_PATH: Final = "/__probe"
 
-_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_STATUS_LINE: Final = re.compile(rb"HTTP/1\.[01] ([1-9][0-9]{2}) [\t !-~\x80-\xff]*")
 _ESCAPE: Final = re.compile(r"\\(x[0-9a-fA-F]{2}|[rnt0\\{])")
 _REPEAT: Final = re.compile(r"\{\{(.*?)\*(\d+)\}\}")
 _SIMPLE_ESCAPES: Final = {"r": "\r", "n": "\n", "t": "\t", "0": "\0", "\\": "\\", "{": "{"}
@@ -46,10 +44,6 @@ _SIMPLE_ESCAPES: Final = {"r": "\r", "n": "\n", "t": "\t", "0": "\0", "\\": "\\"
 
 class CorpusError(ValueError):
     """A corpus file does not follow the format in README.md."""
-
-
-class ProtocolViolation(AssertionError):
-    """The server sent bytes that are not a well-formed HTTP/1.1 response."""
 
 
 # -- the corpus file format ----------------------------------------------------
@@ -208,166 +202,142 @@ def load_cases(root: Path = CORPUS_DIR) -> list[Case]:
     return cases
 
 
-# -- a strict response reader --------------------------------------------------
+# -- judging an exchange ---------------------------------------------------------
 
 
 @dataclass(slots=True)
-class Response:
-    status: int
-    reason: bytes
-    headers: list[tuple[bytes, bytes]]
-    body: bytes = b""
-    framing: str = ""  # "length", "chunked", "close" or "none"
+class Exchange:
+    """What happened on one connection."""
 
-    def header(self, name: bytes) -> bytes | None:
-        values = self.values(name)
-        return b", ".join(values) if values else None
-
-    def values(self, name: bytes) -> list[bytes]:
-        return [v for n, v in self.headers if n == name]
-
-    @property
-    def connection_tokens(self) -> set[bytes]:
-        value = self.header(b"connection") or b""
-        return {t.strip().lower() for t in value.split(b",") if t.strip()}
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+    responses: list[Response] = field(default_factory=list)
+    interim: list[Response] = field(default_factory=list)
+    closed: bool = False
+    sent_all: bool = True
+    probe: Response | None = None
 
 
-class Closed(Exception):
-    """The server closed the connection (EOF or reset) at a message boundary."""
+def judge(case: Case, result: Exchange) -> list[str]:
+    """Everything wrong with `result` as an answer to `case`; empty if nothing is."""
+    problems = []
+    if not any(matches(result, outcome) for outcome in case.outcomes):
+        expected = " or ".join(describe(o) for o in case.outcomes)
+        problems.append(f"expected {expected}; got {observed(result)}")
+    problems += check_rejections(result)
+    problems += check_app_view(case, result.responses)
+    for response in result.responses:
+        if (
+            response.status < 400
+            and b"close" in response.connection_tokens
+            and not any(o and o[-1].close for o in case.outcomes)
+        ):
+            problems.append(f"{response.status} says Connection: close on a keep-alive case")
+    last = result.responses[-1] if result.responses else None
+    if (
+        result.closed
+        and last is not None
+        and b"close" not in last.connection_tokens
+        and b"HTTP/1.0" not in case.raw
+    ):
+        problems.append(f"connection closed after {last.status} without Connection: close")
+    return problems
 
 
-class ResponseReader:
-    """Reads responses from a socket with a deadline per read; raises on anything malformed."""
+def describe(outcome: tuple[Expected, ...]) -> str:
+    if not outcome:
+        return "close (no response)"
+    return ", ".join(
+        "|".join(str(s) for s in sorted(r.statuses)) + (" close" if r.close else " keep")
+        for r in outcome
+    )
 
-    def __init__(self, sock: socket.socket, timeout: float) -> None:
-        self.sock = sock
-        self.timeout = timeout
-        self.buffer = b""
-        self.eof = False
-        self.reset = False
 
-    def _fill(self) -> bool:
-        if self.eof:
+def observed(result: Exchange) -> str:
+    parts = [f"{r.status}" for r in result.responses]
+    text = ", ".join(parts) if parts else "no response"
+    if result.closed:
+        return text + " then close"
+    if result.probe is None:
+        return text + " (connection open, probe unanswered)"
+    probe = result.probe
+    try:
+        path = probe.json().get("path")
+    except ValueError:
+        path = None
+    return text + f" then keep (probe answered {probe.status} for {path!r})"
+
+
+def matches(result: Exchange, outcome: tuple[Expected, ...]) -> bool:
+    if len(result.responses) != len(outcome):
+        return False
+    for response, expected in zip(result.responses, outcome, strict=True):
+        if response.status not in expected.statuses:
             return False
-        self.sock.settimeout(self.timeout)
-        try:
-            data = self.sock.recv(65536)
-        except TimeoutError:
-            raise TimeoutError(
-                f"no data within {self.timeout}s (buffered: {self.buffer[:200]!r})"
-            ) from None
-        except ConnectionResetError:
-            data = b""
-            self.reset = True
-        if not data:
-            self.eof = True
-            return False
-        self.buffer += data
-        return True
+    if not outcome or outcome[-1].close:
+        return result.closed
+    return not result.closed and probe_ok(result.probe)
 
-    def _line(self, limit: int = 65536) -> bytes:
-        while True:
-            index = self.buffer.find(b"\n")
-            if index >= 0:
-                line, self.buffer = self.buffer[: index + 1], self.buffer[index + 1 :]
-                if not line.endswith(b"\r\n") or b"\r" in line[:-2]:
-                    raise ProtocolViolation(f"line not ended by CRLF: {line!r}")
-                return line[:-2]
-            if len(self.buffer) > limit:
-                raise ProtocolViolation(f"line longer than {limit} bytes")
-            if not self._fill():
-                raise ProtocolViolation(f"connection closed inside a line: {self.buffer!r}")
 
-    def _exactly(self, size: int) -> bytes:
-        while len(self.buffer) < size:
-            if not self._fill():
-                raise ProtocolViolation(
-                    f"connection closed after {len(self.buffer)} of {size} body bytes"
-                )
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
+def probe_ok(probe: Response | None) -> bool:
+    if probe is None or probe.status != 200:
+        return False
+    try:
+        return bool(probe.json().get("path") == PROBE_PATH)
+    except ValueError:
+        return False
 
-    def at_eof(self) -> bool:
-        """True if the server closed the connection with nothing more to read."""
-        if self.buffer:
-            return False
-        return not self._fill()
 
-    def read_head(self) -> Response:
-        if not self.buffer and not self._fill():
-            raise Closed("reset" if self.reset else "eof")
-        line = self._line()
-        match = _STATUS_LINE.fullmatch(line)
-        if not match:
-            raise ProtocolViolation(f"bad status line {line!r}")
-        status = int(match[1])
-        reason = line[13:]
-        headers: list[tuple[bytes, bytes]] = []
-        while True:
-            line = self._line()
-            if not line:
-                break
-            name, colon, value = line.partition(b":")
-            if not colon or not _TOKEN.fullmatch(name):
-                raise ProtocolViolation(f"bad header line {line!r}")
-            if b"\0" in value:
-                raise ProtocolViolation(f"NUL in header value {line!r}")
-            headers.append((name.lower(), value.strip(b" \t")))
-            if len(headers) > 200:
-                raise ProtocolViolation("more than 200 response header lines")
-        return Response(status, reason, headers)
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "-")
 
-    def read(self, no_body: bool = False) -> Response:
-        """The next response, with its body; 1xx interim responses are returned too."""
-        response = self.read_head()
-        lengths = response.values(b"content-length")
-        codings = response.values(b"transfer-encoding")
-        if lengths and codings:
-            raise ProtocolViolation("response has both Content-Length and Transfer-Encoding")
-        if len(set(lengths)) > 1:
-            raise ProtocolViolation(f"conflicting Content-Length values {lengths!r}")
-        # An error answering a HEAD the server could not trust may carry a body,
-        # since the connection closes after it; read whatever framing says.
-        if no_body and response.status >= 400 and b"close" in response.connection_tokens:
-            no_body = False
-        if no_body or response.status < 200 or response.status in (204, 304):
-            response.framing = "none"
-            return response
-        if codings:
-            if b", ".join(codings).lower() != b"chunked":
-                raise ProtocolViolation(f"unexpected response Transfer-Encoding {codings!r}")
-            response.framing = "chunked"
-            response.body = self._read_chunked()
-        elif lengths:
-            if not lengths[0].isdigit():
-                raise ProtocolViolation(f"bad response Content-Length {lengths[0]!r}")
-            response.framing = "length"
-            response.body = self._exactly(int(lengths[0]))
-        else:
-            response.framing = "close"
-            while self._fill():
-                pass
-            response.body, self.buffer = self.buffer, b""
-        return response
 
-    def _read_chunked(self) -> bytes:
-        body = b""
-        while True:
-            line = self._line()
-            size_text = line.split(b";", 1)[0]
-            if not re.fullmatch(rb"[0-9a-fA-F]{1,16}", size_text):
-                raise ProtocolViolation(f"bad chunk size line {line!r}")
-            size = int(size_text, 16)
-            if size == 0:
-                while self._line():  # trailer fields, if any
-                    pass
-                return body
-            body += self._exactly(size)
-            if self._exactly(2) != b"\r\n":
-                raise ProtocolViolation("chunk data not followed by CRLF")
+def check_app_view(case: Case, responses: list[Response]) -> list[str]:
+    """What the echo app saw, against the case's app checks; returns the mismatches."""
+    problems = []
+    # One entry per 200 response; None for a bodiless one (HEAD).  A missing
+    # response is the outcome check's business, not this one's.
+    views = [r.json() if r.body else None for r in responses if r.status == 200]
+    for index, checks in enumerate(case.app_checks[: len(views)]):
+        view = views[index]
+        if view is None:
+            if checks:
+                problems.append(f"app check #{index + 1}: response has no body to check")
+            continue
+        headers: dict[str, list[str]] = {}
+        for name, value in view["headers"]:
+            headers.setdefault(_norm(name), []).append(value)
+        for key, expected in checks.items():
+            if key.startswith("header."):
+                got: Any = ", ".join(headers.get(_norm(key[7:]), ["<absent>"]))
+            else:
+                got = view.get(key)
+            if got != expected:
+                problems.append(f"app #{index + 1} {key}: expected {expected!r}, got {got!r}")
+    for view in filter(None, views):
+        seen = {_norm(name) for name, _ in view["headers"]}
+        problems.extend(
+            f"header {name!r} reached the app: {view['headers']!r}"
+            for name in case.app_absent
+            if _norm(name) in seen
+        )
+    return problems
+
+
+def check_rejections(result: Exchange) -> list[str]:
+    """Every error prefork sends itself: Connection: close, short text/plain, then close."""
+    problems = []
+    for response in result.responses:
+        if response.status < 400:
+            continue
+        if b"close" not in response.connection_tokens:
+            problems.append(f"{response.status} without Connection: close")
+        content_type = response.header(b"content-type") or b""
+        if not content_type.startswith(b"text/plain"):
+            problems.append(f"{response.status} with Content-Type {content_type!r}")
+        if not 0 < len(response.body) <= 512:
+            problems.append(f"{response.status} body of {len(response.body)} bytes")
+        if not result.closed:
+            problems.append(f"connection left open after {response.status}")
+    return problems
 
 
 # -- sending -------------------------------------------------------------------
@@ -413,17 +383,6 @@ def send_pieces(sock: socket.socket, chunks: Sequence[bytes], gap: float = 0.0) 
     return True
 
 
-@dataclass(slots=True)
-class Exchange:
-    """What happened on one connection."""
-
-    responses: list[Response] = field(default_factory=list)
-    interim: list[Response] = field(default_factory=list)
-    closed: bool = False
-    sent_all: bool = True
-    probe: Response | None = None
-
-
 @contextlib.contextmanager
 def connection(port: int, timeout: float = 5.0) -> Iterator[socket.socket]:
     sock = connect(port, timeout)
@@ -453,39 +412,47 @@ def read_responses(
     return finals, interim, False
 
 
-def run_case(port: int, case: Case, mode: str, timeout: float = 5.0) -> Exchange:
-    """Send a case and read as many responses as the longest acceptable outcome has.
+def read_case(reader: ResponseReader, case: Case, send_probe: Callable[[], bool]) -> Exchange:
+    """Read as many responses as the longest acceptable outcome has.
 
-    If the connection is still open afterwards, the probe request tells
-    whether it is usable (and not desynchronised).
+    If the connection is still open afterwards, `send_probe()` sends the probe
+    request (False: the connection was closed first), whose answer tells
+    whether the connection is usable (and not desynchronised).
     """
     expected_count = max(len(o) for o in case.outcomes)
     no_body = [r.no_body for r in max(case.outcomes, key=len)]
-    gap = 0.01 if mode == "split" else 0.0
     result = Exchange()
+    result.responses, result.interim, result.closed = read_responses(
+        reader, expected_count, no_body
+    )
+    if result.closed:
+        return result
+    last = result.responses[-1] if result.responses else None
+    if last is not None and b"close" in last.connection_tokens:
+        # The server announced the close: it must follow, with nothing after it.
+        if not reader.at_eof():
+            extra = reader.buffer[:200]
+            raise ProtocolViolation(f"bytes after a Connection: close response: {extra!r}")
+        result.closed = True
+        return result
+    if not send_probe():
+        result.closed = True
+        return result
+    try:
+        result.probe = reader.read()
+    except Closed:
+        result.closed = True
+    return result
+
+
+def run_case(port: int, case: Case, mode: str, timeout: float = 5.0) -> Exchange:
+    """Send a case to a live server, in `mode`, and read what it answers."""
+    gap = 0.01 if mode == "split" else 0.0
     with connection(port, timeout) as sock:
         reader = ResponseReader(sock, timeout)
-        result.sent_all = send_pieces(sock, pieces(case.raw, mode, case.name), gap)
-        result.responses, result.interim, result.closed = read_responses(
-            reader, expected_count, no_body
-        )
-        if result.closed:
-            return result
-        last = result.responses[-1] if result.responses else None
-        if last is not None and b"close" in last.connection_tokens:
-            # The server announced the close: it must follow, with nothing after it.
-            if not reader.at_eof():
-                extra = reader.buffer[:200]
-                raise ProtocolViolation(f"bytes after a Connection: close response: {extra!r}")
-            result.closed = True
-            return result
-        if not send_pieces(sock, [PROBE]):
-            result.closed = True
-            return result
-        try:
-            result.probe = reader.read()
-        except Closed:
-            result.closed = True
+        sent_all = send_pieces(sock, pieces(case.raw, mode, case.name), gap)
+        result = read_case(reader, case, lambda: send_pieces(sock, [PROBE]))
+    result.sent_all = sent_all
     return result
 
 

@@ -18,19 +18,15 @@ import pytest
 
 from tests.corpus.harness import (
     PROBE,
-    PROBE_PATH,
     Case,
-    Closed,
-    Exchange,
-    Expected,
-    Response,
-    ResponseReader,
     connect,
     healthy,
+    judge,
     load_cases,
     read_responses,
     run_case,
 )
+from tests.responses import Closed, ResponseReader
 from tests.server import LazyServers, Server, run_server
 
 ECHO: Final = {
@@ -61,129 +57,11 @@ def servers() -> Iterator[LazyServers]:
         yield LazyServers(stack, lambda key: (ECHO[key[0]], *SERVER_ARGS[key[1]]))
 
 
-def describe(outcome: tuple[Expected, ...]) -> str:
-    if not outcome:
-        return "close (no response)"
-    return ", ".join(
-        "|".join(str(s) for s in sorted(r.statuses)) + (" close" if r.close else " keep")
-        for r in outcome
-    )
-
-
-def observed(result: Exchange) -> str:
-    parts = [f"{r.status}" for r in result.responses]
-    text = ", ".join(parts) if parts else "no response"
-    if result.closed:
-        return text + " then close"
-    if result.probe is None:
-        return text + " (connection open, probe unanswered)"
-    probe = result.probe
-    try:
-        path = probe.json().get("path")
-    except ValueError:
-        path = None
-    return text + f" then keep (probe answered {probe.status} for {path!r})"
-
-
-def matches(result: Exchange, outcome: tuple[Expected, ...]) -> bool:
-    if len(result.responses) != len(outcome):
-        return False
-    for response, expected in zip(result.responses, outcome, strict=True):
-        if response.status not in expected.statuses:
-            return False
-    if not outcome or outcome[-1].close:
-        return result.closed
-    return not result.closed and probe_ok(result.probe)
-
-
-def probe_ok(probe: Response | None) -> bool:
-    if probe is None or probe.status != 200:
-        return False
-    try:
-        return bool(probe.json().get("path") == PROBE_PATH)
-    except ValueError:
-        return False
-
-
-def _norm(name: str) -> str:
-    return name.lower().replace("_", "-")
-
-
-def check_app_view(case: Case, responses: list[Response]) -> list[str]:
-    """What the echo app saw, against the case's app checks; returns the mismatches."""
-    problems = []
-    # One entry per 200 response; None for a bodiless one (HEAD).  A missing
-    # response is the outcome check's business, not this one's.
-    views = [r.json() if r.body else None for r in responses if r.status == 200]
-    for index, checks in enumerate(case.app_checks[: len(views)]):
-        view = views[index]
-        if view is None:
-            if checks:
-                problems.append(f"app check #{index + 1}: response has no body to check")
-            continue
-        headers: dict[str, list[str]] = {}
-        for name, value in view["headers"]:
-            headers.setdefault(_norm(name), []).append(value)
-        for key, expected in checks.items():
-            if key.startswith("header."):
-                got: Any = ", ".join(headers.get(_norm(key[7:]), ["<absent>"]))
-            else:
-                got = view.get(key)
-            if got != expected:
-                problems.append(f"app #{index + 1} {key}: expected {expected!r}, got {got!r}")
-    for view in filter(None, views):
-        seen = {_norm(name) for name, _ in view["headers"]}
-        problems.extend(
-            f"header {name!r} reached the app: {view['headers']!r}"
-            for name in case.app_absent
-            if _norm(name) in seen
-        )
-    return problems
-
-
-def check_rejections(result: Exchange) -> list[str]:
-    """Every error prefork sends itself: Connection: close, short text/plain, then close."""
-    problems = []
-    for response in result.responses:
-        if response.status < 400:
-            continue
-        if b"close" not in response.connection_tokens:
-            problems.append(f"{response.status} without Connection: close")
-        content_type = response.header(b"content-type") or b""
-        if not content_type.startswith(b"text/plain"):
-            problems.append(f"{response.status} with Content-Type {content_type!r}")
-        if not 0 < len(response.body) <= 512:
-            problems.append(f"{response.status} body of {len(response.body)} bytes")
-        if not result.closed:
-            problems.append(f"connection left open after {response.status}")
-    return problems
-
-
 @pytest.mark.parametrize(("case", "interface", "mode"), _params())
 def test_corpus(servers: LazyServers, case: Case, interface: str, mode: str) -> None:
     server = servers[(interface, case.server)]
     result = run_case(server.port, case, mode)
-    problems = []
-    if not any(matches(result, outcome) for outcome in case.outcomes):
-        expected = " or ".join(describe(o) for o in case.outcomes)
-        problems.append(f"expected {expected}; got {observed(result)}")
-    problems += check_rejections(result)
-    problems += check_app_view(case, result.responses)
-    for response in result.responses:
-        if (
-            response.status < 400
-            and b"close" in response.connection_tokens
-            and not any(o and o[-1].close for o in case.outcomes)
-        ):
-            problems.append(f"{response.status} says Connection: close on a keep-alive case")
-    last = result.responses[-1] if result.responses else None
-    if (
-        result.closed
-        and last is not None
-        and b"close" not in last.connection_tokens
-        and b"HTTP/1.0" not in case.raw
-    ):
-        problems.append(f"connection closed after {last.status} without Connection: close")
+    problems = judge(case, result)
     assert not problems, f"{case.name} [{interface}/{mode}] ({case.doc}): " + "; ".join(problems)
     assert healthy(server.port), f"server unhealthy after {case.name}"
 

@@ -38,18 +38,8 @@ from hypothesis import strategies as st
 
 from prefork.errors import ProtocolError
 from prefork.http import checks
-from tests.corpus.harness import (
-    PROBE,
-    PROBE_PATH,
-    Closed,
-    ProtocolViolation,
-    Response,
-    ResponseReader,
-    connect,
-    healthy,
-    pieces,
-    send_pieces,
-)
+from tests.corpus.harness import PROBE, PROBE_PATH, connect, healthy, pieces, send_pieces
+from tests.responses import Closed, ProtocolViolation, Response, ResponseReader
 from tests.server import Server, run_server
 
 # On a failure, hypothesis' pytest plugin imports its patch writer, which
