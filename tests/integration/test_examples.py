@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.responses import ResponseReader
 from tests.server import ROOT, Server, prefork_command, run_server
 
 UPLOAD_SIZE = 5 * 1024 * 1024
@@ -177,10 +178,10 @@ def test_wsgi_hello_echo_fixed_and_chunked(wsgi_hello: Server) -> None:
 
 def test_wsgi_hello_with_curl(wsgi_hello: Server) -> None:
     result = curl("--include", wsgi_hello.url + "/")
-    head, _, body = result.stdout.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200 ")
-    assert b"\r\ncontent-length: 14" in head.lower()
-    assert body == b"Hello, world!\n"
+    response = ResponseReader.of_bytes(result.stdout).read()
+    assert response.status == 200
+    assert response.header(b"content-length") == b"14"
+    assert response.body == b"Hello, world!\n"
     echoed = curl("--data-binary", "posted by curl", wsgi_hello.url + "/echo")
     assert echoed.stdout == b"posted by curl"
 

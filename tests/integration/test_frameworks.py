@@ -17,7 +17,6 @@ copies are observed in the same process).
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import socket
 import time
@@ -29,6 +28,7 @@ import httpx
 import pytest
 
 from tests.apps.fw_scope import STARTUP_TOKEN
+from tests.responses import Response, ResponseReader, Truncated
 from tests.server import Server, run_server
 
 TIMEOUT = httpx.Timeout(20.0)
@@ -87,15 +87,23 @@ def client_for(server: Server) -> httpx.Client:
     return httpx.Client(base_url=server.url, timeout=TIMEOUT)
 
 
-def raw_exchange(server: Server, request: bytes) -> tuple[bytes, bytes]:
-    """Send one request on a fresh connection, read until the server closes it."""
+def raw_exchange(server: Server, request: bytes) -> tuple[Response, int]:
+    """Send one request on a fresh connection and read until the server closes it.
+
+    Returns the response (cut short if `complete` is False) and the client's
+    local port.  Nothing may follow the response.
+    """
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        local_port = sock.getsockname()[1]
         sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return head, body
+        reader = ResponseReader(sock, timeout=10)
+        try:
+            response = reader.read()
+        except Truncated as exc:
+            assert exc.response is not None, exc
+            return exc.response, local_port
+        assert reader.rest() == b"", "bytes after the response"
+    return response, local_port
 
 
 def wait_until(predicate: Any, what: str, timeout: float = 10.0) -> None:
@@ -295,16 +303,16 @@ def test_exc_info_after_output_never_sends_the_replacement(wsgi_server: Server) 
     replacement status and the body produced after it reaching the client.
     """
     start = len(wsgi_server.lines)
-    head, body = raw_exchange(
+    response, _ = raw_exchange(
         wsgi_server, b"GET /exc-after-output HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
-    assert b"must never be sent" not in body, head + b"\r\n\r\n" + body
-    if head.startswith(b"HTTP/1.1 200 "):
-        assert b"first part;" in body
-        assert not body.endswith(b"0\r\n\r\n"), "a cut response must not look complete"
+    assert b"must never be sent" not in response.body, response
+    if response.status == 200:
+        assert b"first part;" in response.body
+        assert not response.complete, "a cut response must not look complete"
     else:
-        assert head.startswith(b"HTTP/1.1 500 "), head
-        assert b"first part;" not in body, "the app's 200 body under a 500 status"
+        assert response.status == 500, response
+        assert b"first part;" not in response.body, "the app's 200 body under a 500 status"
     wsgi_server.wait_for_log("RuntimeError: failed after the headers were sent", start=start)
     with client_for(wsgi_server) as client:
         assert client.get("/").status_code == 200  # the worker survives
@@ -325,18 +333,6 @@ def scope_server() -> Iterator[Server]:
     with run_server("tests.apps.fw_scope:app", "--workers", "1", "--root-path", "/api") as server:
         yield server
     assert "Traceback" not in server.log, server.log
-
-
-def raw_request(server: Server, request: bytes) -> tuple[bytes, bytes, int]:
-    """Send one raw request; return (head, body, the client's local port)."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        local_port = sock.getsockname()[1]
-        sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return head, body, local_port
 
 
 def test_asgi_http_scope(scope_server: Server) -> None:
@@ -370,11 +366,11 @@ def test_asgi_http_scope(scope_server: Server) -> None:
 
 
 def test_asgi_client_port_and_http_10(scope_server: Server) -> None:
-    head, body, local_port = raw_request(
+    response, local_port = raw_exchange(
         scope_server, b"POST /echo?q HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello"
     )
-    assert head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")), head
-    scope = json.loads(body)
+    assert response.status == 200, response
+    scope = response.json()
     assert scope["client"] == ["127.0.0.1", local_port]
     assert scope["http_version"] == "1.0"
     assert scope["method"] == "POST"

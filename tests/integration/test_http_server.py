@@ -23,7 +23,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -32,6 +31,7 @@ import psutil
 import pytest
 
 from tests.apps.engine_app import PIECE, stream_chunks
+from tests.responses import Response, ResponseReader
 from tests.server import LazyServers, Server
 
 MIB: Final = 1 << 20
@@ -74,85 +74,38 @@ def big_digest() -> str:
 # -- raw HTTP client ------------------------------------------------------------
 
 
-@dataclass
-class Response:
-    version: str
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
 class Conn:
-    """A raw client socket with a buffered reader and a minimal response parser."""
+    """A raw client socket, read through the suite's strict response parser."""
 
     def __init__(self, server: Server) -> None:
         self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=IO_TIMEOUT)
-        self.file = self.sock.makefile("rb")
+        self.reader = ResponseReader(self.sock, IO_TIMEOUT)
 
     def __enter__(self) -> Conn:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.file.close()
         self.sock.close()
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
-    def _line(self) -> bytes:
-        line = self.file.readline(65537)
-        if not line.endswith(b"\r\n"):
-            raise ConnectionError(f"connection ended inside a line: {line!r}")
-        return line[:-2]
-
     def head(self) -> Response:
-        version, status, _ = self._line().decode("latin-1").split(" ", 2)
-        headers: dict[str, str] = {}
-        while line := self._line():
-            name, _, value = line.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        return Response(version, int(status), headers, b"")
+        return self.reader.read_head()
 
     def response(self, method: str = "GET", interim: bool = False) -> Response:
         """The next response; 1xx ones are skipped unless `interim`."""
-        response = self.head()
-        while 100 <= response.status < 200 and not interim:
-            response = self.head()
-        if method == "HEAD" or response.status < 200 or response.status in (204, 304):
-            return response
-        if response.headers.get("transfer-encoding") == "chunked":
-            response.body = self._chunked()
-        elif "content-length" in response.headers:
-            response.body = self._exactly(int(response.headers["content-length"]))
-        else:
-            response.body = self.file.read()
+        response = self.reader.read(no_body=method == "HEAD")
+        while response.status < 200 and not interim:
+            response = self.reader.read(no_body=method == "HEAD")
         return response
-
-    def _exactly(self, size: int) -> bytes:
-        data = self.file.read(size)
-        if len(data) != size:
-            raise ConnectionError(f"body ended after {len(data)} of {size} bytes")
-        return data
-
-    def _chunked(self) -> bytes:
-        body = bytearray()
-        while size := int(self._line().split(b";")[0], 16):
-            body += self._exactly(size)
-            if self._exactly(2) != b"\r\n":
-                raise ConnectionError("chunk not followed by CRLF")
-        while self._line():
-            pass  # trailers
-        return bytes(body)
 
     def count_body(self, size: int) -> tuple[int, str]:
         """Read `size` body bytes in big pieces: how many arrived, and their sha256."""
         digest = hashlib.sha256()
         got = 0
         while got < size:
-            data = self.file.read1(min(MIB, size - got))
+            data = self.reader.take(min(MIB, size - got))
             if not data:
                 break
             digest.update(data)
@@ -162,9 +115,8 @@ class Conn:
     def read_until_closed(self) -> int:
         """Bytes received until the server closes (EOF or reset)."""
         got = 0
-        with contextlib.suppress(ConnectionResetError):
-            while data := self.file.read1(MIB):
-                got += len(data)
+        while data := self.reader.take(MIB):
+            got += len(data)
         return got
 
 
@@ -234,7 +186,7 @@ def test_slow_reader_pauses_the_app(servers: LazyServers, mode: str, big_digest:
         stalled = rss.peak - rss.start
         response = conn.head()
         assert response.status == 200
-        assert response.headers["content-length"] == str(BIG)
+        assert response.header(b"content-length") == b"%d" % BIG
         got, digest = conn.count_body(BIG)
     assert stalled < RSS_BUDGET, f"worker grew {stalled / MIB:.1f} MiB while the client stalled"
     assert rss.growth < RSS_BUDGET, f"worker grew {rss.growth / MIB:.1f} MiB"
@@ -357,10 +309,10 @@ def test_chunked_request_echoed_chunked(servers: LazyServers, mode: str) -> None
         conn.send(head % b"?stream=1" + chunked(pieces))
         streamed = conn.response()
     assert fixed.status == streamed.status == 200
-    assert fixed.headers["content-length"] == str(len(fixed.body))
+    assert fixed.header(b"content-length") == b"%d" % len(fixed.body)
     assert fixed.body == b"POST  " + b"".join(pieces)
-    assert streamed.headers.get("transfer-encoding") == "chunked"
-    assert "content-length" not in streamed.headers
+    assert streamed.header(b"transfer-encoding") == b"chunked"
+    assert streamed.header(b"content-length") is None
     assert streamed.body == b"POST stream=1 " + b"".join(pieces)
 
 
@@ -372,8 +324,8 @@ def test_http10_stream_is_close_delimited(servers: LazyServers, mode: str) -> No
         conn.send(request("POST", "/echo?stream=1", body, version="1.0"))
         response = conn.response()  # no framing headers: reads until the server closes
     assert response.status == 200
-    assert "transfer-encoding" not in response.headers
-    assert "content-length" not in response.headers
+    assert response.header(b"transfer-encoding") is None
+    assert response.header(b"content-length") is None
     assert response.body == b"POST stream=1 " + body
 
 
@@ -411,7 +363,7 @@ def test_expect_continue_with_curl(servers: LazyServers, mode: str, tmp_path: Pa
 def test_asgi_rejection_needs_no_body(servers: LazyServers) -> None:
     server = servers["asgi", "main"]
     with Conn(server) as conn:
-        conn.sock.settimeout(3)
+        conn.reader.timeout = 3
         conn.send(
             b"POST /reject HTTP/1.1\r\nHost: test\r\nContent-Length: 10000000\r\n"
             b"Expect: 100-continue\r\n\r\n"
@@ -446,8 +398,8 @@ def test_head_with_curl_and_raw(servers: LazyServers, mode: str) -> None:
         fixed = conn.response("HEAD")
         streamed = conn.response("HEAD")
         after = conn.response()
-    assert fixed.headers["content-length"] == "5"
-    assert streamed.headers["content-length"] == str(MIB)
+    assert fixed.header(b"content-length") == b"5"
+    assert streamed.header(b"content-length") == b"%d" % MIB
     assert after.status == 200
     assert after.body == b"hello"
 
@@ -495,7 +447,7 @@ def test_two_hundred_requests_on_one_connection(servers: LazyServers, mode: str)
                 expected = b"GET i=%d " % i
             response = conn.response()
             assert (response.status, response.body) == (200, expected), i
-            assert response.headers.get("connection") != "close"
+            assert response.header(b"connection") != b"close"
 
 
 # -- 9. app exceptions -----------------------------------------------------------------------
@@ -510,7 +462,7 @@ def test_exception_before_start_is_500_worker_survives(servers: LazyServers, mod
         response = conn.response()
         assert response.status == 500
         # The app's state is unknown after a failure: this connection ends.
-        assert response.headers["connection"] == "close"
+        assert response.header(b"connection") == b"close"
         assert conn.read_until_closed() == 0
     assert get_pid(server) == pid
 
@@ -523,8 +475,8 @@ def test_exception_mid_stream_closes_connection(servers: LazyServers, mode: str)
         conn.send(request("GET", "/boom-late"))
         response = conn.head()
         assert response.status == 200
-        assert response.headers.get("transfer-encoding") == "chunked"
-        rest = conn.file.read()  # until the server closes
+        assert response.header(b"transfer-encoding") == b"chunked"
+        rest = conn.reader.rest()  # until the server closes
     assert b"partial-2" in rest
     assert not rest.endswith(b"0\r\n\r\n"), "a broken response must not look complete"
     assert get_pid(server) == pid
