@@ -4,7 +4,7 @@
     python -m prefork._docgen --check   exit 1 if either is out of date
 
 The settings table (config.py), the command line (cli.py), the control client
-and the error tree (errors.py) are the sources; tests/test_docs.py fails when
+and the error tree (errors.py) are the sources; tests/unit/test_docs.py fails when
 the committed files differ from what this module renders, so the docs cannot
 drift from the code.
 """

@@ -1,6 +1,9 @@
 """Run the real `prefork` command for a test, and always clean it up.
 
-    with run_server("tests.apps.hello:wsgi_app", "-w", "2") as server:
+Tests get servers from the fixtures in tests/conftest.py (`serve`,
+`shared_server`), which are built on `run_server`:
+
+    with run_server("tests.apps.proc_app:wsgi", "-w", "2") as server:
         httpx.get(server.url)
 
 The master is started in its own session (process group), so cleanup can
@@ -19,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,25 +191,6 @@ def stop_server(server: Server, timeout: float = 15.0) -> None:
         server.proc.wait(5)
 
 
-class LazyServers(dict[tuple[str, str], Server]):
-    """Servers started on first use, keyed by (variant, kind), stopped with `stack`.
-
-    `args_for(key)` gives the run_server arguments (APP first) for a key.
-    """
-
-    def __init__(
-        self, stack: contextlib.ExitStack, args_for: Callable[[tuple[str, str]], Sequence[str]]
-    ) -> None:
-        super().__init__()
-        self._stack = stack
-        self._args_for = args_for
-
-    def __missing__(self, key: tuple[str, str]) -> Server:
-        server = self._stack.enter_context(run_server(*self._args_for(key)))
-        self[key] = server
-        return server
-
-
 @contextlib.contextmanager
 def run_server(app: str, *args: str, **kwargs: object) -> Iterator[Server]:
     server = start_server(app, *args, **kwargs)  # type: ignore[arg-type]
@@ -214,3 +198,29 @@ def run_server(app: str, *args: str, **kwargs: object) -> Iterator[Server]:
         yield server
     finally:
         stop_server(server)
+
+
+class Serve:
+    """Starts servers (run_server's arguments) that `stack` stops, most recent first."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
+
+    def __call__(self, app: str, *args: str, **kwargs: object) -> Server:
+        return self._stack.enter_context(run_server(app, *args, **kwargs))
+
+
+class SharedServers(Serve):
+    """Like Serve, but one server per distinct (app, *args), reused until the module ends."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        super().__init__(stack)
+        self._started: dict[tuple[str, ...], Server] = {}
+
+    def __call__(self, app: str, *args: str, **kwargs: object) -> Server:
+        if kwargs:
+            raise TypeError("shared servers take command-line arguments only")
+        key = (app, *args)
+        if key not in self._started:
+            self._started[key] = super().__call__(app, *args)
+        return self._started[key]

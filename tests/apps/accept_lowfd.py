@@ -1,4 +1,4 @@
-"""A WSGI app whose worker can open only a few more descriptors (tests/test_accept.py).
+"""A WSGI app whose worker can open only a few more descriptors (tests/integration/test_accept.py).
 
 Importing it (in the worker, as the app is not preloaded) lowers the soft
 RLIMIT_NOFILE to the highest descriptor in use plus ACCEPT_TEST_HEADROOM, so

@@ -1,4 +1,4 @@
-"""Routes for the real-server engine tests (tests/test_http_server.py), in both interfaces.
+"""Routes for the real-server engine tests (tests/integration/test_http_server.py).
 
 Every route behaves the same under WSGI and ASGI so one test body serves the
 three modes (inline WSGI, threaded WSGI, ASGI):

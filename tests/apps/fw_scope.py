@@ -1,4 +1,4 @@
-"""An ASGI 3 app that answers with its own scope as JSON, for tests/test_frameworks.py.
+"""An ASGI 3 app that answers with its own scope as JSON, for tests/integration/test_frameworks.py.
 
 Lifespan startup stores values in `scope["state"]`; the server must hand a copy
 of that namespace to every request scope.  `/mutate-state` changes its copy,

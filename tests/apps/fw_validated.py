@@ -1,4 +1,4 @@
-"""WSGI apps for tests/test_frameworks.py, checked by the standard library's validator.
+"""WSGI apps for tests/integration/test_frameworks.py, checked by the standard library's validator.
 
 `application` is wrapped in `wsgiref.validate.validator`, which asserts PEP 3333
 on both sides: the environ and wsgi.input the server provides, how it calls

@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from tests.responses import ResponseReader
-from tests.server import run_server
+from tests.server import Serve
 
 LOWFD_APP = "tests.apps.accept_lowfd:app"
 HELLO_APP = "tests.apps.proc_app:wsgi"
@@ -60,8 +60,8 @@ def _connections(port: int, count: int) -> Iterator[list[socket.socket]]:
             sock.close()
 
 
-def test_descriptor_exhaustion_backs_off_logs_once_and_recovers() -> None:
-    with run_server(
+def test_descriptor_exhaustion_backs_off_logs_once_and_recovers(serve: Serve) -> None:
+    server = serve(
         LOWFD_APP,
         "-w",
         "1",
@@ -71,56 +71,56 @@ def test_descriptor_exhaustion_backs_off_logs_once_and_recovers() -> None:
         "60",
         "--timeout",
         HEARTBEAT_TIMEOUT,
-    ) as server:
-        (pid,) = server.worker_pids()
-        worker = psutil.Process(pid)
-        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as first:
+    )
+    (pid,) = server.worker_pids()
+    worker = psutil.Process(pid)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as first:
+        first.sendall(REQUEST)
+        assert _answered(first, 5)
+        mark = len(server.lines)
+
+        with _connections(server.port, HELD) as held:
+            server.wait_for_log(
+                r"\[ERROR\] Cannot accept connections on 127\.0\.0\.1:\d+: "
+                r"Too many open files \(EMFILE\); retrying in 0\.1 s",
+                timeout=10,
+                start=mark,
+            )
+            exhausted_at = time.monotonic()
+            cpu_before = _cpu_seconds(worker)
+
+            # A connection past the limit waits in the queue: not reset,
+            # not answered.
+            probe = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            probe.sendall(REQUEST)
+            probe.settimeout(0.5)
+            with pytest.raises(TimeoutError):
+                probe.recv(1, socket.MSG_PEEK)
+
+            # A connection opened before keeps being served.
             first.sendall(REQUEST)
             assert _answered(first, 5)
-            mark = len(server.lines)
 
-            with _connections(server.port, HELD) as held:
-                server.wait_for_log(
-                    r"\[ERROR\] Cannot accept connections on 127\.0\.0\.1:\d+: "
-                    r"Too many open files \(EMFILE\); retrying in 0\.1 s",
-                    timeout=10,
-                    start=mark,
-                )
-                exhausted_at = time.monotonic()
-                cpu_before = _cpu_seconds(worker)
+            remaining = EXHAUSTED_FOR - (time.monotonic() - exhausted_at)
+            time.sleep(max(remaining, 0))  # the measurement window, not a wait
+            wall = time.monotonic() - exhausted_at
+            cpu = _cpu_seconds(worker) - cpu_before
+            assert cpu < 0.5 * wall, f"worker used {cpu:.2f} s CPU in {wall:.2f} s"
+            assert len(held) == HELD
 
-                # A connection past the limit waits in the queue: not reset,
-                # not answered.
-                probe = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-                probe.sendall(REQUEST)
-                probe.settimeout(0.5)
-                with pytest.raises(TimeoutError):
-                    probe.recv(1, socket.MSG_PEEK)
+        # Descriptors are free again: the queued probe gets its answer.
+        with probe:
+            assert _answered(probe, 10)
+        response = httpx.get(server.url, timeout=10)
+        assert response.status_code == 200
+        assert response.text == "ok"
+        server.wait_for_log(r"\[INFO\] Accepting connections on \S+ again after", start=mark)
 
-                # A connection opened before keeps being served.
-                first.sendall(REQUEST)
-                assert _answered(first, 5)
-
-                remaining = EXHAUSTED_FOR - (time.monotonic() - exhausted_at)
-                time.sleep(max(remaining, 0))  # the measurement window, not a wait
-                wall = time.monotonic() - exhausted_at
-                cpu = _cpu_seconds(worker) - cpu_before
-                assert cpu < 0.5 * wall, f"worker used {cpu:.2f} s CPU in {wall:.2f} s"
-                assert len(held) == HELD
-
-            # Descriptors are free again: the queued probe gets its answer.
-            with probe:
-                assert _answered(probe, 10)
-            response = httpx.get(server.url, timeout=10)
-            assert response.status_code == 200
-            assert response.text == "ok"
-            server.wait_for_log(r"\[INFO\] Accepting connections on \S+ again after", start=mark)
-
-        log = server.lines[mark:]
-        errors = [line for line in log if "Cannot accept connections" in line]
-        assert len(errors) == 1, "\n".join(errors)
-        assert not [line for line in log if "Traceback" in line], "\n".join(log)
-        assert server.worker_pids() == {pid}, "\n".join(log)
+    log = server.lines[mark:]
+    errors = [line for line in log if "Cannot accept connections" in line]
+    assert len(errors) == 1, "\n".join(errors)
+    assert not [line for line in log if "Traceback" in line], "\n".join(log)
+    assert server.worker_pids() == {pid}, "\n".join(log)
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:
@@ -140,25 +140,25 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
-def test_tls_connections_and_failed_handshakes(tmp_path: Path) -> None:
+def test_tls_connections_and_failed_handshakes(tmp_path: Path, serve: Serve) -> None:
     cert, key = _self_signed(tmp_path)
-    with run_server(HELLO_APP, "-w", "1", "--certfile", str(cert), "--keyfile", str(key)) as server:
-        assert server.url.startswith("https://")
-        mark = len(server.lines)
-        # Handshakes that fail: plain HTTP on the TLS port, and a client that
-        # hangs up right after connecting.
-        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as plain:
-            plain.sendall(REQUEST)
-            plain.settimeout(5)
-            with contextlib.suppress(ConnectionError):
-                while plain.recv(4096):
-                    pass
-        socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+    server = serve(HELLO_APP, "-w", "1", "--certfile", str(cert), "--keyfile", str(key))
+    assert server.url.startswith("https://")
+    mark = len(server.lines)
+    # Handshakes that fail: plain HTTP on the TLS port, and a client that
+    # hangs up right after connecting.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as plain:
+        plain.sendall(REQUEST)
+        plain.settimeout(5)
+        with contextlib.suppress(ConnectionError):
+            while plain.recv(4096):
+                pass
+    socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
 
-        context = ssl.create_default_context(cafile=str(cert))
-        with httpx.Client(verify=context, timeout=10) as client:
-            for _ in range(3):
-                response = client.get(server.url, headers={"Connection": "close"})
-                assert response.status_code == 200
-        log = server.lines[mark:]
-        assert not [line for line in log if "Traceback" in line or "exception" in line], log
+    context = ssl.create_default_context(cafile=str(cert))
+    with httpx.Client(verify=context, timeout=10) as client:
+        for _ in range(3):
+            response = client.get(server.url, headers={"Connection": "close"})
+            assert response.status_code == 200
+    log = server.lines[mark:]
+    assert not [line for line in log if "Traceback" in line or "exception" in line], log

@@ -3,7 +3,8 @@
 The real comparison (benchmarks/run.py without --no-venv) needs the peers'
 virtualenv and ten minutes; this runs the same code paths against prefork and
 the bare ceiling with the test interpreter, so a change that breaks the
-harness, the apps, wrk parsing or the report fails here.
+harness, the apps or the report fails here.  Reading wrk's output is tested
+without wrk in tests/unit/test_benchmarks_parse.py.
 """
 
 from __future__ import annotations
@@ -16,45 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.harness import ROOT, parse_wrk
+from benchmarks.harness import ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
-
-WRK_OUTPUT = """\
-Running 3s test @ http://127.0.0.1:59405/plaintext
-  1 threads and 64 connections
-  Thread Stats   Avg      Stdev     Max   +/- Stdev
-    Latency     2.99ms    2.08ms  15.32ms   68.81%
-    Req/Sec     7.96k     2.03k   11.17k    53.33%
-  Latency Distribution
-     50%  623.00us
-     75%    4.18ms
-     90%    5.84ms
-     99%    1.24s
-  24094 requests in 3.05s, 1.79MB read
-  Socket errors: connect 1, read 24083, write 2, timeout 3
-  Non-2xx or 3xx responses: 7
-Requests/sec:   7903.80
-Transfer/sec:    602.05KB
-""".replace("1.24s\n", "1.24s \n")  # wrk pads a one-letter unit to two characters
-
-
-def test_parse_wrk_reads_every_figure() -> None:
-    result = parse_wrk(WRK_OUTPUT)
-    assert result.requests == 24094
-    assert result.seconds == pytest.approx(3.05)
-    assert result.rps == pytest.approx(7903.80)
-    assert result.p50_ms == pytest.approx(0.623)
-    assert result.p99_ms == pytest.approx(1240.0)
-    assert (result.connect_errors, result.read_errors, result.write_errors) == (1, 24083, 2)
-    assert result.timeouts == 3
-    assert result.non_2xx == 7
-    assert result.errors == 1 + 24083 + 2 + 3 + 7
-
-
-def test_parse_wrk_rejects_output_without_summary() -> None:
-    with pytest.raises(ValueError, match="no summary"):
-        parse_wrk("unable to connect to 127.0.0.1:1 Connection refused\n")
 
 
 def _run(script: str, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import stat
 import subprocess
@@ -12,7 +11,6 @@ from pathlib import Path
 
 import psutil
 
-from prefork.control import default_path
 from tests.server import ROOT, Server, control, prefork_command, run_server
 
 WSGI = "tests.apps.proc_app:wsgi"
@@ -24,13 +22,6 @@ def wait_workers(server: Server, count: int, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"expected {count} workers, have {server.worker_pids()}")
         time.sleep(0.05)
-
-
-def test_default_path() -> None:
-    assert default_path("api", {"XDG_RUNTIME_DIR": "/run/user/1000"}) == (
-        "/run/user/1000/prefork/api.sock"
-    )
-    assert default_path(None, {}) == f"/tmp/prefork-{os.getuid()}/default.sock"
 
 
 def test_status_scale_reload_stop(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ makes the next health check fail loudly.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any, Final
@@ -27,7 +26,7 @@ from tests.corpus.harness import (
     run_case,
 )
 from tests.responses import Closed, ResponseReader
-from tests.server import LazyServers, Server, run_server
+from tests.server import Serve, Server, SharedServers, run_server
 
 ECHO: Final = {
     "wsgi": "tests.apps.hardening_echo:wsgi_app",
@@ -51,15 +50,14 @@ def _params() -> list[Any]:
     ]
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[LazyServers]:
-    with contextlib.ExitStack() as stack:
-        yield LazyServers(stack, lambda key: (ECHO[key[0]], *SERVER_ARGS[key[1]]))
+def echo(shared_server: SharedServers, interface: str, settings: str = "default") -> Server:
+    """The module's echo server for an interface and a corpus `server:` setting."""
+    return shared_server(ECHO[interface], *SERVER_ARGS[settings])
 
 
 @pytest.mark.parametrize(("case", "interface", "mode"), _params())
-def test_corpus(servers: LazyServers, case: Case, interface: str, mode: str) -> None:
-    server = servers[(interface, case.server)]
+def test_corpus(shared_server: SharedServers, case: Case, interface: str, mode: str) -> None:
+    server = echo(shared_server, interface, case.server)
     result = run_case(server.port, case, mode)
     problems = judge(case, result)
     assert not problems, f"{case.name} [{interface}/{mode}] ({case.doc}): " + "; ".join(problems)
@@ -78,9 +76,9 @@ def test_corpus_size() -> None:
 
 
 @pytest.mark.parametrize("interface", ["wsgi", "asgi"])
-def test_expect_continue_waits_for_interim(servers: LazyServers, interface: str) -> None:
+def test_expect_continue_waits_for_interim(shared_server: SharedServers, interface: str) -> None:
     """Headers with Expect: 100-continue alone: the server asks for the body with 100."""
-    with connect(servers[(interface, "default")].port) as sock:
+    with connect(echo(shared_server, interface).port) as sock:
         sock.sendall(
             b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
         )
@@ -93,9 +91,9 @@ def test_expect_continue_waits_for_interim(servers: LazyServers, interface: str)
         assert final.json()["body"] == "hello"
 
 
-def test_body_limit_refused_before_body_sent(servers: LazyServers) -> None:
+def test_body_limit_refused_before_body_sent(shared_server: SharedServers) -> None:
     """413 for a declared oversize body arrives without the client sending any body."""
-    with connect(servers[("wsgi", "limited")].port) as sock:
+    with connect(echo(shared_server, "wsgi", "limited").port) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
         response = ResponseReader(sock, timeout=3.0).read()
         assert response.status == 413
@@ -158,28 +156,28 @@ def test_keep_alive_idle_connection_closed(short_timeouts: Server) -> None:
         assert 0.5 <= time.monotonic() - started <= 2.5
 
 
-def test_limit_concurrency_answers_503() -> None:
-    with run_server(ECHO["asgi"], "--limit-concurrency", "2") as server:
-        held = [connect(server.port) for _ in range(2)]
-        try:
-            for sock in held:
-                sock.sendall(PROBE)
-                assert ResponseReader(sock, timeout=3.0).read().status == 200
-            with connect(server.port) as third:
-                third.sendall(PROBE)
-                reader = ResponseReader(third, timeout=3.0)
-                response = reader.read()
-                assert response.status == 503
-                assert response.header(b"retry-after") is not None
-                assert b"close" in response.connection_tokens
-                assert reader.at_eof()
-        finally:
-            for sock in held:
-                sock.close()
-        # Capacity comes back once the held connections are gone.
-        deadline = time.monotonic() + 3.0
-        while not _answers_200(server.port):
-            assert time.monotonic() < deadline, "capacity not released after close"
+def test_limit_concurrency_answers_503(serve: Serve) -> None:
+    server = serve(ECHO["asgi"], "--limit-concurrency", "2")
+    held = [connect(server.port) for _ in range(2)]
+    try:
+        for sock in held:
+            sock.sendall(PROBE)
+            assert ResponseReader(sock, timeout=3.0).read().status == 200
+        with connect(server.port) as third:
+            third.sendall(PROBE)
+            reader = ResponseReader(third, timeout=3.0)
+            response = reader.read()
+            assert response.status == 503
+            assert response.header(b"retry-after") is not None
+            assert b"close" in response.connection_tokens
+            assert reader.at_eof()
+    finally:
+        for sock in held:
+            sock.close()
+    # Capacity comes back once the held connections are gone.
+    deadline = time.monotonic() + 3.0
+    while not _answers_200(server.port):
+        assert time.monotonic() < deadline, "capacity not released after close"
 
 
 def _answers_200(port: int) -> bool:

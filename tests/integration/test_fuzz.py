@@ -19,7 +19,8 @@ last thing sent; and a fresh connection still gets a 200.
 
 Bodies use an alphabet that cannot spell a valid request line, so a
 misframed body shows up as an error, never as a plausible second request.
-The protocol checks (prefork.http.checks) are fuzzed directly as well.
+The protocol checks (prefork.http.checks) are fuzzed directly, without
+sockets, in tests/unit/test_checks_model.py.
 """
 
 from __future__ import annotations
@@ -27,30 +28,18 @@ from __future__ import annotations
 import contextlib
 import random
 import socket
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prefork.errors import ProtocolError
-from prefork.http import checks
 from tests.corpus.harness import PROBE, PROBE_PATH, connect, healthy, pieces, send_pieces
+from tests.http_strategies import HOSTILE_BYTES, from_alphabet, paths
 from tests.responses import Closed, ProtocolViolation, Response, ResponseReader
 from tests.server import Server, run_server
-
-# On a failure, hypothesis' pytest plugin imports its patch writer, which
-# imports libcst, which subclasses the deprecated mypy_extensions.TypedDict:
-# under filterwarnings=error that DeprecationWarning turns a clean failure
-# report into an INTERNALERROR.  Importing it once here, warning silenced,
-# leaves nothing to warn about later.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    with contextlib.suppress(ImportError):
-        import hypothesis.extra._patching  # noqa: F401
 
 READ_TIMEOUT: Final = 5.0
 FUZZ: Final = settings(
@@ -66,9 +55,7 @@ BODY_ALPHABET: Final = b"xyz0123456789-"
 TOKEN_ALPHABET: Final = (
     b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-!#$%&'*+.^`|~"
 )
-PATH_ALPHABET: Final = b"abcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/%"
 VALUE_ALPHABET: Final = bytes(range(0x20, 0x7F)) + b"\t\x80\xe9\xff"
-HOSTILE_BYTES: Final = b'\x00\r\n \t\x7f:;,_#?"\\\x01\x0b\x0c\xff0123456789abcdefABCDEF'
 # Names prefork reads itself; generated headers avoid them unless they are the point.
 RESERVED: Final = frozenset(
     {
@@ -125,15 +112,8 @@ def token(min_size: int = 1, max_size: int = 12) -> st.SearchStrategy[bytes]:
     )
 
 
-def from_alphabet(alphabet: bytes, min_size: int, max_size: int) -> st.SearchStrategy[bytes]:
-    return st.lists(st.sampled_from(list(alphabet)), min_size=min_size, max_size=max_size).map(
-        bytes
-    )
-
-
 header_names = token().filter(lambda n: n.lower() not in RESERVED and b"_" not in n)
 header_values = from_alphabet(VALUE_ALPHABET, 0, 40).map(lambda v: v.strip(b" \t"))
-paths = from_alphabet(PATH_ALPHABET.replace(b"%", b""), 0, 30).map(lambda p: b"/" + p)
 
 
 @st.composite
@@ -361,106 +341,3 @@ def test_hostile_requests(server: Server, raw: bytes, seed: int) -> None:
 def test_mutated_requests(server: Server, raw: bytes, seed: int) -> None:
     check_hostile(server.port, raw, seed)
     assert healthy(server.port)
-
-
-# -- the protocol checks, without sockets ---------------------------------------------------
-
-ALLOWED_STATUSES: Final = frozenset({400, 413, 501, 505})
-
-
-@settings(
-    derandomize=True,
-    max_examples=1000,
-    deadline=None,
-    database=None,
-    # Skip the explain phase: on a failure it costs tens of seconds here.
-    phases=[Phase.explicit, Phase.generate, Phase.shrink],
-)
-@given(
-    method=st.sampled_from([b"GET", b"POST", b"OPTIONS", b"CONNECT"]),
-    # Mostly well-formed pieces, so one odd field at a time decides the outcome.
-    target=st.one_of(
-        st.sampled_from([b"/", b"/a?b=c", b"*", b"http://example.com/x", b"example.com:443"]),
-        paths,
-        from_alphabet(HOSTILE_BYTES + b"/:htps", 0, 20),
-    ),
-    version=st.sampled_from(["1.1", "1.0", "2.0", "0.9", "1.2"]),
-    hosts=st.integers(0, 3),
-    host=st.one_of(
-        st.sampled_from([b"example.com", b"", b"[::1]:80", b"a.example:8080"]),
-        from_alphabet(HOSTILE_BYTES + b"example.com[]:@", 0, 20),
-    ),
-    transfer_encoding=st.one_of(
-        st.none(),
-        st.lists(
-            st.sampled_from([b"chunked", b"gzip", b"Chunked", b" chunked ", b"x", b""]),
-            min_size=1,
-            max_size=3,
-        ).map(b",".join),
-    ),
-    content_length=st.integers(-1, 10_000),
-    limit_body=st.sampled_from([0, 1024]),
-)
-def test_check_head_matches_rfc_model(
-    method: bytes,
-    target: bytes,
-    version: str,
-    hosts: int,
-    host: bytes,
-    transfer_encoding: bytes | None,
-    content_length: int,
-    limit_body: int,
-) -> None:
-    """check_head accepts exactly what an independent reading of RFC 9112 accepts."""
-    try:
-        checks.check_head(
-            method, target, version, hosts, host, transfer_encoding, content_length, limit_body
-        )
-        status = 0
-    except ProtocolError as exc:
-        status = exc.status
-    expected = rfc_model(
-        method, target, version, hosts, host, transfer_encoding, content_length, limit_body
-    )
-    assert status == expected, (status, expected)
-
-
-_AUTHORITY: Final = frozenset(
-    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:[]%"
-)
-
-
-def rfc_model(
-    method: bytes,
-    target: bytes,
-    version: str,
-    hosts: int,
-    host: bytes,
-    transfer_encoding: bytes | None,
-    content_length: int,
-    limit_body: int,
-) -> int:
-    """The status RFC 9112 implies for a parsed head (0: accept), written independently."""
-    if version not in ("1.0", "1.1"):
-        return 505
-    if hosts > 1 or (version == "1.1" and hosts == 0):
-        return 400  # RFC 9112 3.2: any request with two Host lines
-    if hosts and not set(host) <= _AUTHORITY:
-        return 400
-    origin = target.startswith(b"/")
-    absolute = target.lower().startswith((b"http://", b"https://")) and method != b"CONNECT"
-    asterisk = target == b"*" and method == b"OPTIONS"
-    if not (origin or absolute or asterisk) or b"#" in target:
-        return 400
-    if transfer_encoding is not None:
-        if version == "1.0":
-            return 400
-        codings = [c.strip().lower() for c in transfer_encoding.split(b",")]
-        if codings[-1] != b"chunked" or codings.count(b"chunked") > 1:
-            return 400
-        if codings != [b"chunked"]:
-            return 501
-        return 0
-    if limit_body and content_length > limit_body:
-        return 413
-    return 0

@@ -8,8 +8,8 @@ checked.  Byte-exact framing (pipelining, chunked, HEAD, close-delimited) is
 checked on raw sockets; curl stands in for a real client where the point is
 interoperability (Expect: 100-continue, curl -I).
 
-Protocol details against a fake transport are in test_protocol.py, hostile
-input in test_corpus.py, framework semantics in test_frameworks.py.
+Protocol details against a fake transport are in tests/unit/test_protocol.py,
+hostile input in test_corpus.py, framework semantics in test_frameworks.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
@@ -32,7 +31,7 @@ import pytest
 
 from tests.apps.engine_app import PIECE, stream_chunks
 from tests.responses import Response, ResponseReader
-from tests.server import LazyServers, Server
+from tests.server import Server, SharedServers
 
 MIB: Final = 1 << 20
 BIG: Final = 200 * MIB
@@ -57,10 +56,9 @@ KINDS: Final = {
 ALL_MODES: Final = list(MODES)
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[LazyServers]:
-    with contextlib.ExitStack() as stack:
-        yield LazyServers(stack, lambda key: (*MODES[key[0]], *KINDS[key[1]]))
+def engine(shared_server: SharedServers, mode: str, kind: str = "main") -> Server:
+    """The module's server for a mode (inline, threads, asgi) and a kind of settings."""
+    return shared_server(*MODES[mode], *KINDS[kind])
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +173,10 @@ class RssPeak:
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_slow_reader_pauses_the_app(servers: LazyServers, mode: str, big_digest: str) -> None:
-    server = servers[mode, "main"]
+def test_slow_reader_pauses_the_app(
+    shared_server: SharedServers, mode: str, big_digest: str
+) -> None:
+    server = engine(shared_server, mode)
     proc = worker(server)
     with Conn(server) as conn, RssPeak(proc) as rss:
         conn.send(request("GET", f"/stream?total={BIG}"))
@@ -196,8 +196,10 @@ def test_slow_reader_pauses_the_app(servers: LazyServers, mode: str, big_digest:
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_send_timeout_closes_a_client_that_never_reads(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "short"]
+def test_send_timeout_closes_a_client_that_never_reads(
+    shared_server: SharedServers, mode: str
+) -> None:
+    server = engine(shared_server, mode, "short")
     pid = get_pid(server)
     mark = len(server.lines)
     with Conn(server) as conn:
@@ -219,11 +221,11 @@ def test_send_timeout_closes_a_client_that_never_reads(servers: LazyServers, mod
 
 @pytest.mark.parametrize("mode", ALL_MODES)
 def test_large_chunked_upload_keeps_memory_flat(
-    servers: LazyServers, mode: str, big_digest: str
+    shared_server: SharedServers, mode: str, big_digest: str
 ) -> None:
     # Inline WSGI collects the body before the app runs: in a temporary file
     # past 1 MiB.  The others stream it to the app, pausing the socket.
-    server = servers[mode, "main"]
+    server = engine(shared_server, mode)
     proc = worker(server)
     with Conn(server) as conn, RssPeak(proc) as rss:
         conn.send(b"POST /hash HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -243,8 +245,8 @@ def test_large_chunked_upload_keeps_memory_flat(
     "how",
     ["reset", "close"],
 )
-def test_asgi_app_sees_disconnect(servers: LazyServers, how: str) -> None:
-    server = servers["asgi", "main"]
+def test_asgi_app_sees_disconnect(shared_server: SharedServers, how: str) -> None:
+    server = engine(shared_server, "asgi")
 
     def wait_seen(expected: list[str]) -> list[str]:
         deadline = time.monotonic() + 3
@@ -268,8 +270,8 @@ def test_asgi_app_sees_disconnect(servers: LazyServers, how: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_pipelined_requests_in_one_send(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "main"]
+def test_pipelined_requests_in_one_send(shared_server: SharedServers, mode: str) -> None:
+    server = engine(shared_server, mode)
     batch = []
     expected = []
     for i in range(10):
@@ -299,8 +301,8 @@ def test_pipelined_requests_in_one_send(servers: LazyServers, mode: str) -> None
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_chunked_request_echoed_chunked(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "main"]
+def test_chunked_request_echoed_chunked(shared_server: SharedServers, mode: str) -> None:
+    server = engine(shared_server, mode)
     pieces = [b"a" * 10, b"b" * 70000, b"c"]
     head = b"POST /echo%s HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
     with Conn(server) as conn:
@@ -317,8 +319,8 @@ def test_chunked_request_echoed_chunked(servers: LazyServers, mode: str) -> None
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_http10_stream_is_close_delimited(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "main"]
+def test_http10_stream_is_close_delimited(shared_server: SharedServers, mode: str) -> None:
+    server = engine(shared_server, mode)
     body = b"x" * 100000
     with Conn(server) as conn:
         conn.send(request("POST", "/echo?stream=1", body, version="1.0"))
@@ -333,8 +335,8 @@ def test_http10_stream_is_close_delimited(servers: LazyServers, mode: str) -> No
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_expect_continue_with_curl(servers: LazyServers, mode: str, tmp_path: Path) -> None:
-    server = servers[mode, "main"]
+def test_expect_continue_with_curl(shared_server: SharedServers, mode: str, tmp_path: Path) -> None:
+    server = engine(shared_server, mode)
     payload = bytes(range(256)) * 8192  # 2 MiB
     upload = tmp_path / "upload.bin"
     upload.write_bytes(payload)
@@ -360,8 +362,8 @@ def test_expect_continue_with_curl(servers: LazyServers, mode: str, tmp_path: Pa
     assert elapsed < 5
 
 
-def test_asgi_rejection_needs_no_body(servers: LazyServers) -> None:
-    server = servers["asgi", "main"]
+def test_asgi_rejection_needs_no_body(shared_server: SharedServers) -> None:
+    server = engine(shared_server, "asgi")
     with Conn(server) as conn:
         conn.reader.timeout = 3
         conn.send(
@@ -379,8 +381,8 @@ def test_asgi_rejection_needs_no_body(servers: LazyServers) -> None:
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_head_with_curl_and_raw(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "main"]
+def test_head_with_curl_and_raw(shared_server: SharedServers, mode: str) -> None:
+    server = engine(shared_server, mode)
     result = subprocess.run(
         ["curl", "-sS", "-I", f"{server.url}/fixed"],
         capture_output=True,
@@ -408,8 +410,8 @@ def test_head_with_curl_and_raw(servers: LazyServers, mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_idle_keep_alive_connection_closed(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "short"]
+def test_idle_keep_alive_connection_closed(shared_server: SharedServers, mode: str) -> None:
+    server = engine(shared_server, mode, "short")
     # Responses staggered over one second, so they land at every phase of the
     # server's once-a-second sweep.
     idle: list[float] = []
@@ -434,8 +436,8 @@ def test_idle_keep_alive_connection_closed(servers: LazyServers, mode: str) -> N
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_two_hundred_requests_on_one_connection(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "main"]
+def test_two_hundred_requests_on_one_connection(shared_server: SharedServers, mode: str) -> None:
+    server = engine(shared_server, mode)
     with Conn(server) as conn:
         for i in range(200):
             if i % 2:
@@ -454,8 +456,10 @@ def test_two_hundred_requests_on_one_connection(servers: LazyServers, mode: str)
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_exception_before_start_is_500_worker_survives(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "main"]
+def test_exception_before_start_is_500_worker_survives(
+    shared_server: SharedServers, mode: str
+) -> None:
+    server = engine(shared_server, mode)
     pid = get_pid(server)
     with Conn(server) as conn:
         conn.send(request("GET", "/boom"))
@@ -468,8 +472,8 @@ def test_exception_before_start_is_500_worker_survives(servers: LazyServers, mod
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_exception_mid_stream_closes_connection(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "main"]
+def test_exception_mid_stream_closes_connection(shared_server: SharedServers, mode: str) -> None:
+    server = engine(shared_server, mode)
     pid = get_pid(server)
     with Conn(server) as conn:
         conn.send(request("GET", "/boom-late"))

@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.server import Server, run_server, start_server, stop_server
+from tests.server import Serve, Server, run_server, start_server, stop_server
 
 WSGI = "tests.apps.proc_app:wsgi"
 ASGI = "tests.apps.proc_app:asgi"
@@ -49,62 +49,62 @@ def wait_for_file(path: Path, timeout: float = 10.0) -> None:
     wait_until(path.exists, timeout, f"{path} to appear")
 
 
-def test_banner_and_three_workers_all_serve() -> None:
-    with run_server(WSGI, "-w", "3") as server:
-        pids = server.worker_pids()
-        assert len(pids) == 3
-        assert pids_serving(server, pids) >= pids
-        log = server.log
-        assert "Starting prefork " in log
-        assert "Workers: 3 (configured)" in log
-        assert len(re.findall(r"Booting worker \d \(pid: \d+\)", log)) == 3
-        assert f"Application: {WSGI} (wsgi, detected)" in log
-        titles = {psutil.Process(pid).cmdline()[0] for pid in pids}
-        assert titles <= {"prefork: worker 0", "prefork: worker 1", "prefork: worker 2"}
-        assert psutil.Process(server.pid).cmdline()[0] == "prefork: master"
+def test_banner_and_three_workers_all_serve(serve: Serve) -> None:
+    server = serve(WSGI, "-w", "3")
+    pids = server.worker_pids()
+    assert len(pids) == 3
+    assert pids_serving(server, pids) >= pids
+    log = server.log
+    assert "Starting prefork " in log
+    assert "Workers: 3 (configured)" in log
+    assert len(re.findall(r"Booting worker \d \(pid: \d+\)", log)) == 3
+    assert f"Application: {WSGI} (wsgi, detected)" in log
+    titles = {psutil.Process(pid).cmdline()[0] for pid in pids}
+    assert titles <= {"prefork: worker 0", "prefork: worker 1", "prefork: worker 2"}
+    assert psutil.Process(server.pid).cmdline()[0] == "prefork: master"
 
 
-def test_asgi_banner_says_asgi() -> None:
-    with run_server(ASGI, "--name", "api") as server:
-        assert f"Application: {ASGI} (asgi, detected)" in server.log
-        assert psutil.Process(server.pid).cmdline()[0] == "prefork: master [api]"
-        assert served_pid(server.url) in server.worker_pids()
+def test_asgi_banner_says_asgi(serve: Serve) -> None:
+    server = serve(ASGI, "--name", "api")
+    assert f"Application: {ASGI} (asgi, detected)" in server.log
+    assert psutil.Process(server.pid).cmdline()[0] == "prefork: master [api]"
+    assert served_pid(server.url) in server.worker_pids()
 
 
-def test_killed_worker_is_replaced_and_the_replacement_serves() -> None:
-    with run_server(WSGI, "-w", "1") as server:
-        (victim,) = server.worker_pids()
-        start = len(server.lines)
-        os.kill(victim, signal.SIGKILL)
-        server.wait_for_log(
-            rf"Worker 0 \(pid {victim}\) was killed by SIGKILL \(not by prefork; out of memory\?\)",
-            start=start,
-        )
-        booted = server.wait_for_log(r"Booting worker 0 \(pid: (\d+)\)", start=start)
-        # The request waits in the shared listener's backlog while the new worker boots.
-        assert served_pid(server.url) == int(booted[1]) != victim
+def test_killed_worker_is_replaced_and_the_replacement_serves(serve: Serve) -> None:
+    server = serve(WSGI, "-w", "1")
+    (victim,) = server.worker_pids()
+    start = len(server.lines)
+    os.kill(victim, signal.SIGKILL)
+    server.wait_for_log(
+        rf"Worker 0 \(pid {victim}\) was killed by SIGKILL \(not by prefork; out of memory\?\)",
+        start=start,
+    )
+    booted = server.wait_for_log(r"Booting worker 0 \(pid: (\d+)\)", start=start)
+    # The request waits in the shared listener's backlog while the new worker boots.
+    assert served_pid(server.url) == int(booted[1]) != victim
 
 
-def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
+def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path, serve: Serve) -> None:
     mark = tmp_path / "started"
-    with run_server(WSGI, "-w", "1", "--graceful-timeout", "10") as server:
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            future = pool.submit(httpx.get, f"{server.url}/slow?{mark}", timeout=15)
-            wait_for_file(mark)
-            server.signal(signal.SIGTERM)
-            response = future.result(timeout=15)
-        assert response.status_code == 200
-        assert server.wait(15) == 0
-        server.wait_for_log(r"Shutting down: master \(exit status 0\)")
+    server = serve(WSGI, "-w", "1", "--graceful-timeout", "10")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(httpx.get, f"{server.url}/slow?{mark}", timeout=15)
+        wait_for_file(mark)
+        server.signal(signal.SIGTERM)
+        response = future.result(timeout=15)
+    assert response.status_code == 200
+    assert server.wait(15) == 0
+    server.wait_for_log(r"Shutting down: master \(exit status 0\)")
 
 
-def test_sigquit_stops_at_once() -> None:
-    with run_server(WSGI, "-w", "2") as server:
-        workers = [psutil.Process(pid) for pid in server.worker_pids()]
-        server.signal(signal.SIGQUIT)
-        assert server.wait(10) == 0
-        _, alive = psutil.wait_procs(workers, timeout=2)
-        assert alive == []
+def test_sigquit_stops_at_once(serve: Serve) -> None:
+    server = serve(WSGI, "-w", "2")
+    workers = [psutil.Process(pid) for pid in server.worker_pids()]
+    server.signal(signal.SIGQUIT)
+    assert server.wait(10) == 0
+    _, alive = psutil.wait_procs(workers, timeout=2)
+    assert alive == []
 
 
 def test_import_error_exits_4_with_one_line() -> None:
@@ -128,13 +128,13 @@ def test_lifespan_startup_failure_exits_3() -> None:
     assert "Respawning" not in server.log
 
 
-def test_workers_die_with_the_master() -> None:
-    with run_server(WSGI, "-w", "3") as server:
-        workers = [psutil.Process(pid) for pid in server.worker_pids()]
-        assert len(workers) == 3
-        server.signal(signal.SIGKILL)
-        _, alive = psutil.wait_procs(workers, timeout=2)
-        assert alive == []
+def test_workers_die_with_the_master(serve: Serve) -> None:
+    server = serve(WSGI, "-w", "3")
+    workers = [psutil.Process(pid) for pid in server.worker_pids()]
+    assert len(workers) == 3
+    server.signal(signal.SIGKILL)
+    _, alive = psutil.wait_procs(workers, timeout=2)
+    assert alive == []
 
 
 def test_pid_file_is_written_and_removed(tmp_path: Path) -> None:
@@ -145,54 +145,54 @@ def test_pid_file_is_written_and_removed(tmp_path: Path) -> None:
     assert not pidfile.exists()
 
 
-def test_ttin_and_ttou_change_the_worker_count() -> None:
-    with run_server(WSGI, "-w", "2") as server:
-        server.signal(signal.SIGTTIN)
-        wait_until(lambda: len(server.worker_pids()) == 3, 20, "3 workers")
-        server.wait_for_log(r"Scaling: 2 -> 3 workers")
-        before = server.worker_pids()
-        assert pids_serving(server, before) >= before
-        start = len(server.lines)
-        # One at a time: the kernel merges a signal sent again while still pending.
-        server.signal(signal.SIGTTOU)
-        server.wait_for_log(r"Scaling: 3 -> 2 workers", start=start)
-        server.signal(signal.SIGTTOU)
-        server.wait_for_log(r"Scaling: 2 -> 1 workers", start=start)
-        wait_until(lambda: len(server.worker_pids()) == 1, 20, "1 worker")
-        assert served_pid(server.url) in server.worker_pids()
-        # Never below one.
-        server.signal(signal.SIGTTOU)
-        server.wait_for_log(r"Cannot scale below 1 worker", start=start)
-        assert len(server.worker_pids()) == 1
+def test_ttin_and_ttou_change_the_worker_count(serve: Serve) -> None:
+    server = serve(WSGI, "-w", "2")
+    server.signal(signal.SIGTTIN)
+    wait_until(lambda: len(server.worker_pids()) == 3, 20, "3 workers")
+    server.wait_for_log(r"Scaling: 2 -> 3 workers")
+    before = server.worker_pids()
+    assert pids_serving(server, before) >= before
+    start = len(server.lines)
+    # One at a time: the kernel merges a signal sent again while still pending.
+    server.signal(signal.SIGTTOU)
+    server.wait_for_log(r"Scaling: 3 -> 2 workers", start=start)
+    server.signal(signal.SIGTTOU)
+    server.wait_for_log(r"Scaling: 2 -> 1 workers", start=start)
+    wait_until(lambda: len(server.worker_pids()) == 1, 20, "1 worker")
+    assert served_pid(server.url) in server.worker_pids()
+    # Never below one.
+    server.signal(signal.SIGTTOU)
+    server.wait_for_log(r"Cannot scale below 1 worker", start=start)
+    assert len(server.worker_pids()) == 1
 
 
-def test_silent_worker_is_aborted_with_a_traceback_and_replaced() -> None:
-    with run_server(WSGI, "-w", "1", "--timeout", "2") as server:
-        (stuck,) = server.worker_pids()
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            hang = pool.submit(httpx.get, server.url + "/hang", timeout=30)
-            server.wait_for_log(
-                rf"Worker 0 \(pid {stuck}\) timed out \(no heartbeat for 2s\); sending SIGABRT"
-            )
-            server.wait_for_log(r"Fatal Python error: Aborted")
-            server.wait_for_log(rf"Worker 0 \(pid {stuck}\) was killed by SIGABRT")
-            with pytest.raises(httpx.HTTPError):
-                hang.result(timeout=30)
-        assert served_pid(server.url) != stuck
-        assert "in wsgi" in server.log  # faulthandler showed where it hung
+def test_silent_worker_is_aborted_with_a_traceback_and_replaced(serve: Serve) -> None:
+    server = serve(WSGI, "-w", "1", "--timeout", "2")
+    (stuck,) = server.worker_pids()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        hang = pool.submit(httpx.get, server.url + "/hang", timeout=30)
+        server.wait_for_log(
+            rf"Worker 0 \(pid {stuck}\) timed out \(no heartbeat for 2s\); sending SIGABRT"
+        )
+        server.wait_for_log(r"Fatal Python error: Aborted")
+        server.wait_for_log(rf"Worker 0 \(pid {stuck}\) was killed by SIGABRT")
+        with pytest.raises(httpx.HTTPError):
+            hang.result(timeout=30)
+    assert served_pid(server.url) != stuck
+    assert "in wsgi" in server.log  # faulthandler showed where it hung
 
 
-def test_max_requests_replaces_gracefully() -> None:
-    with run_server(WSGI, "-w", "1", "--max-requests", "5") as server:
-        (first,) = server.worker_pids()
-        seen: set[int] = set()
-        deadline = time.monotonic() + 30
-        while len(seen) < 2 and time.monotonic() < deadline:
-            seen.add(served_pid(server.url))  # every request must succeed
-        assert len(seen) == 2
-        assert first in seen
-        server.wait_for_log(rf"Replacing worker 0 \(pid {first}\) \(max-requests\)")
-        server.wait_for_log(rf"Worker 0 \(pid {first}\) exited")
+def test_max_requests_replaces_gracefully(serve: Serve) -> None:
+    server = serve(WSGI, "-w", "1", "--max-requests", "5")
+    (first,) = server.worker_pids()
+    seen: set[int] = set()
+    deadline = time.monotonic() + 30
+    while len(seen) < 2 and time.monotonic() < deadline:
+        seen.add(served_pid(server.url))  # every request must succeed
+    assert len(seen) == 2
+    assert first in seen
+    server.wait_for_log(rf"Replacing worker 0 \(pid {first}\) \(max-requests\)")
+    server.wait_for_log(rf"Worker 0 \(pid {first}\) exited")
 
 
 def test_sigint_twice_kills_at_once(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from prefork import systemd
 from tests.server import run_server, start_server, stop_server
 
 WSGI = "tests.apps.proc_app:wsgi"
@@ -27,21 +26,6 @@ def receive_all(sock: socket.socket, until: str, timeout: float = 30.0) -> list[
         sock.settimeout(remaining)
         messages.append(sock.recv(4096).decode())
     return messages
-
-
-def test_notify_sends_to_a_datagram_socket(tmp_path: Path) -> None:
-    path = tmp_path / "notify.sock"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.bind(str(path))
-        assert systemd.notify("READY=1", {"NOTIFY_SOCKET": str(path)})
-        assert sock.recv(100) == b"READY=1"
-    assert not systemd.notify("READY=1", {})
-
-
-def test_listen_fds_only_for_our_pid() -> None:
-    env = {"LISTEN_PID": "1", "LISTEN_FDS": "2"}
-    assert systemd.listen_fds(env) == []
-    assert env == {}  # consumed either way, so children never see them
 
 
 def test_master_notifies_ready_stopping_and_reloading(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.server import Server, run_server
+from tests.server import Serve, Server, run_server
 
 CONNECTIONS = 32
 APP_TEMPLATE = """\
@@ -225,46 +225,46 @@ def test_three_hups_under_load_drop_nothing(
     assert traffic.ok > 100  # real traffic went through every reload (low: CI may be loaded)
 
 
-def test_reload_picks_up_a_new_worker_count_from_the_config_file(tmp_path: Path) -> None:
+def test_reload_picks_up_a_new_worker_count_from_the_config_file(
+    tmp_path: Path, serve: Serve
+) -> None:
     write_app(tmp_path, "v1")
     config = tmp_path / "prefork.toml"
     config.write_text("workers = 2\n")
-    with run_server("proc_reload_app:app", "-c", str(config), "--app-dir", str(tmp_path)) as server:
-        assert len(server.worker_pids()) == 2
-        config.write_text("workers = 3\nreload_batch = 2\n")
-        start = len(server.lines)
-        server.signal(signal.SIGHUP)
-        server.wait_for_log(r"Reload complete: generation 2: 3 workers ready", start=start)
-        settle(server.worker_pids, 3)
-        # A config that does not parse changes nothing.
-        config.write_text("workers = 'lots'\n")
-        start = len(server.lines)
-        server.signal(signal.SIGHUP)
-        server.wait_for_log(
-            r"Reload failed: config: .*invalid value 'lots' for workers", start=start
-        )
-        assert len(server.worker_pids()) == 3
+    server = serve("proc_reload_app:app", "-c", str(config), "--app-dir", str(tmp_path))
+    assert len(server.worker_pids()) == 2
+    config.write_text("workers = 3\nreload_batch = 2\n")
+    start = len(server.lines)
+    server.signal(signal.SIGHUP)
+    server.wait_for_log(r"Reload complete: generation 2: 3 workers ready", start=start)
+    settle(server.worker_pids, 3)
+    # A config that does not parse changes nothing.
+    config.write_text("workers = 'lots'\n")
+    start = len(server.lines)
+    server.signal(signal.SIGHUP)
+    server.wait_for_log(r"Reload failed: config: .*invalid value 'lots' for workers", start=start)
+    assert len(server.worker_pids()) == 3
 
 
-def test_hups_during_a_reload_are_coalesced(tmp_path: Path) -> None:
+def test_hups_during_a_reload_are_coalesced(tmp_path: Path, serve: Serve) -> None:
     write_app(tmp_path, "v1")
     control = tmp_path / "control.sock"
     args = ("-w", "2", "--app-dir", str(tmp_path), "--control-socket", str(control))
-    with run_server("proc_reload_app:app", *args, env=env()) as server:
-        start = len(server.lines)
+    server = serve("proc_reload_app:app", *args, env=env())
+    start = len(server.lines)
+    server.signal(signal.SIGHUP)
+    server.wait_for_log(r"Reloading \(SIGHUP\): generation 2", start=start)
+    for _ in range(3):
         server.signal(signal.SIGHUP)
-        server.wait_for_log(r"Reloading \(SIGHUP\): generation 2", start=start)
-        for _ in range(3):
-            server.signal(signal.SIGHUP)
-            server.wait_for_log(r"another one will follow", start=start)
-            start = len(server.lines)
-        server.wait_for_log(r"Reload complete: generation 3\b")
-        # The follow-up starts the moment the current run ends, so once the
-        # second run is over and none is in progress, no third one is pending.
-        state = status(control)
-        assert state["reloading"] is False
-        assert state["generation"] == 3
-        assert "generation 4" not in server.log
+        server.wait_for_log(r"another one will follow", start=start)
+        start = len(server.lines)
+    server.wait_for_log(r"Reload complete: generation 3\b")
+    # The follow-up starts the moment the current run ends, so once the
+    # second run is over and none is in progress, no third one is pending.
+    state = status(control)
+    assert state["reloading"] is False
+    assert state["generation"] == 3
+    assert "generation 4" not in server.log
 
 
 def _upgrade(server: Server, traffic: Load, trigger: signal.Signals, tmp_path: Path) -> int:

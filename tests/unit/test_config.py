@@ -1,7 +1,8 @@
 """prefork.config.load: sources and their precedence, parsers, errors, --print-config.
 
-The command line itself (exit statuses, one-line errors) is covered by test_cli.py;
-here `load()` gets already-parsed CLI values, an explicit environment and a cwd.
+The command line itself (exit statuses, one-line errors) is covered by
+tests/integration/test_cli.py; here `load()` gets already-parsed CLI values, an
+explicit environment and a cwd.
 """
 
 from __future__ import annotations

@@ -1,15 +1,16 @@
-"""`--workers max` / `-N` resolution: affinity, cgroup quota, and the banner."""
+"""`--workers max` / `-N` resolution: affinity and cgroup quota.
+
+The banner of a real master under taskset is in tests/integration/test_cpus_taskset.py.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from prefork.cpus import affinity_cpus, parse_cpu_max, resolve_workers
-from tests.server import run_server
 
 APP = "tests.apps.proc_app:wsgi"
 
@@ -62,11 +63,3 @@ def test_minus_n_is_max_minus_n_at_least_one(tmp_path: Path) -> None:
 
 def test_plain_count() -> None:
     assert resolve_workers("3") == (3, "configured")
-
-
-@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset not installed")
-def test_workers_max_under_taskset_is_one() -> None:
-    with run_server(APP, "--workers", "max", command_prefix=["taskset", "-c", "0"]) as server:
-        server.wait_for_log(r"Workers: 1 \(max: 1 usable CPU\)")
-        server.wait_for_log(r"Ready: 1 worker serving")
-        assert len(server.worker_pids()) == 1
