@@ -14,9 +14,10 @@ A test that needs a running prefork takes it from a fixture:
 command line on first use and shares it with the rest of the module, which is
 what makes hundreds of corpus cases affordable.  Both wait for the master's
 "Ready" line (never a sleep) and stop the master and its whole process group
-at teardown, pass or fail.  They are built on tests/server.py's `run_server`;
-a test uses that directly only when it owns the server's lifetime (it stops
-the server itself and asserts on the exit status or the final log).
+at teardown, pass or fail.  They are built on tests/server.py's `run_server`,
+used directly only where a test owns the server's lifetime (it stops the
+server itself, then asserts on the exit status or the final log), and in the
+module fixtures that give one server a name of its own (`wsgi_hello`).
 
 Helper modules stay importable as `tests.<name>`: server.py (the process
 runner), responses.py (the one response parser), protocol_harness.py (the
