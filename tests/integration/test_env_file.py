@@ -9,29 +9,29 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server import prefork_command, run_server
+from tests.server import Serve, prefork_command
 
 APP = "tests.apps.env_app:app"
 
 
-def test_served_app_sees_the_file_and_a_reload_reads_it_again(tmp_path: Path) -> None:
+def test_served_app_sees_the_file_and_a_reload_reads_it_again(tmp_path: Path, serve: Serve) -> None:
     path = tmp_path / "app.env"
     path.write_text('ENV_APP_REQUIRED=yes\nGREETING="hello from the file"\nGONE=here\n')
-    with run_server(APP, "-w", "2", "--env-file", str(path)) as server:
-        assert httpx.get(server.url, timeout=10).text == "hello from the file|here"
-        path.write_text("ENV_APP_REQUIRED=yes\nGREETING=changed\n")
-        mark = len(server.lines)
-        server.signal(signal.SIGHUP)
-        server.wait_for_log("Reload complete", start=mark)
-        assert httpx.get(server.url, timeout=10).text == "changed|-"
+    server = serve(APP, "-w", "2", "--env-file", str(path))
+    assert httpx.get(server.url, timeout=10).text == "hello from the file|here"
+    path.write_text("ENV_APP_REQUIRED=yes\nGREETING=changed\n")
+    mark = len(server.lines)
+    server.signal(signal.SIGHUP)
+    server.wait_for_log("Reload complete", start=mark)
+    assert httpx.get(server.url, timeout=10).text == "changed|-"
 
 
-def test_environment_wins_over_the_file(tmp_path: Path) -> None:
+def test_environment_wins_over_the_file(tmp_path: Path, serve: Serve) -> None:
     path = tmp_path / "app.env"
     path.write_text("ENV_APP_REQUIRED=yes\nGREETING=file\n")
     env = {"GREETING": "operator"}
-    with run_server(APP, "--env-file", str(path), env=env) as server:
-        assert httpx.get(server.url, timeout=10).text == "operator|-"
+    server = serve(APP, "--env-file", str(path), env=env)
+    assert httpx.get(server.url, timeout=10).text == "operator|-"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.server import prefork_command, run_server
+from tests.server import Serve, prefork_command, run_server
 
 APP = "tests.apps.printing:app"
 
@@ -59,56 +59,54 @@ def test_each_stream_reaches_its_sink(tmp_path: Path) -> None:
     assert not access.exists()
 
 
-def test_logs_shows_recent_lines_by_source_and_follows() -> None:
+def test_logs_shows_recent_lines_by_source_and_follows(serve: Serve) -> None:
     name = f"logs-test-{time.monotonic_ns()}"
-    with run_server(APP, "-w", "2", "--name", name, "--access-logfile", "-") as server:
+    server = serve(APP, "-w", "2", "--name", name, "--access-logfile", "-")
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.get("/first").status_code == 200
+    server.wait_for_log("err: /first")
+    recent = prefork_logs(name, "--lines", "200")
+    assert "   master | " in recent and "Ready: 2 workers serving" in recent
+    assert "err: /first" in recent and "out: /first" in recent
+    assert "GET /first" not in recent  # the access log is not captured
+    assert len(prefork_logs(name, "--lines", "3").splitlines()) == 3
+
+    slot = next(line.split("|")[0].strip() for line in recent.splitlines() if "out: /first" in line)
+    other = "worker 1" if slot == "worker 0" else "worker 0"
+    only = prefork_logs(name, "--lines", "0", "--worker", slot.split()[1])
+    assert "out: /first" in only and "master" not in only and other not in only
+
+    follower = subprocess.Popen(
+        prefork_command("logs", "-n", name, "--lines", "0", "--follow"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert follower.stdout is not None
+        fd = follower.stdout.fileno()
+        received = b""
+
+        def read_until(text: bytes) -> None:
+            nonlocal received
+            deadline = time.monotonic() + 30
+            while text not in received:
+                remaining = deadline - time.monotonic()
+                assert remaining > 0, received[-500:]
+                # Raw reads: select() cannot see lines a buffered reader holds.
+                if select.select([fd], [], [], remaining)[0]:
+                    chunk = os.read(fd, 65536)
+                    assert chunk, f"the follower exited: {received[-500:]!r}"
+                    received += chunk
+
+        read_until(b"out: /first")  # the backlog is out: the follower is following
         with httpx.Client(base_url=server.url, timeout=10) as client:
-            assert client.get("/first").status_code == 200
-        server.wait_for_log("err: /first")
-        recent = prefork_logs(name, "--lines", "200")
-        assert "   master | " in recent and "Ready: 2 workers serving" in recent
-        assert "err: /first" in recent and "out: /first" in recent
-        assert "GET /first" not in recent  # the access log is not captured
-        assert len(prefork_logs(name, "--lines", "3").splitlines()) == 3
-
-        slot = next(
-            line.split("|")[0].strip() for line in recent.splitlines() if "out: /first" in line
-        )
-        other = "worker 1" if slot == "worker 0" else "worker 0"
-        only = prefork_logs(name, "--lines", "0", "--worker", slot.split()[1])
-        assert "out: /first" in only and "master" not in only and other not in only
-
-        follower = subprocess.Popen(
-            prefork_command("logs", "-n", name, "--lines", "0", "--follow"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            assert follower.stdout is not None
-            fd = follower.stdout.fileno()
-            received = b""
-
-            def read_until(text: bytes) -> None:
-                nonlocal received
-                deadline = time.monotonic() + 30
-                while text not in received:
-                    remaining = deadline - time.monotonic()
-                    assert remaining > 0, received[-500:]
-                    # Raw reads: select() cannot see lines a buffered reader holds.
-                    if select.select([fd], [], [], remaining)[0]:
-                        chunk = os.read(fd, 65536)
-                        assert chunk, f"the follower exited: {received[-500:]!r}"
-                        received += chunk
-
-            read_until(b"out: /first")  # the backlog is out: the follower is following
-            with httpx.Client(base_url=server.url, timeout=10) as client:
-                assert client.get("/followed").status_code == 200
-            read_until(b"out: /followed")
-        finally:
-            follower.kill()
-            follower.wait(10)
-            if follower.stdout is not None:
-                follower.stdout.close()
+            assert client.get("/followed").status_code == 200
+        read_until(b"out: /followed")
+    finally:
+        follower.kill()
+        follower.wait(10)
+        if follower.stdout is not None:
+            follower.stdout.close()
 
 
 def test_logs_without_a_master_is_one_line_and_exit_1() -> None:
