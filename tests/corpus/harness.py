@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import pytest
+
 from tests.responses import Closed, ProtocolViolation, Response, ResponseReader
 
 CORPUS_DIR: Final = Path(__file__).resolve().parent
@@ -192,6 +194,21 @@ def parse_case(name: str, text: str) -> Case:
     values["app_checks"] = tuple(values["app_checks"])
     values["app_absent"] = tuple(values["app_absent"])
     return Case(name=name, doc=" ".join(doc_lines), raw=raw, **values)
+
+
+def case_params(cases: Sequence[Case], bytewise_max: int) -> list[Any]:
+    """pytest parameters (case, interface, mode) for every run of `cases`.
+
+    Cases longer than `bytewise_max` are not sent byte by byte.  A list, not a
+    generator: pytest 9 deprecates non-Collection argvalues.
+    """
+    return [
+        pytest.param(case, interface, mode, id=f"{case.name}-{interface}-{mode}")
+        for case in cases
+        for interface in case.interfaces
+        for mode in case.modes
+        if not (mode == "bytes" and len(case.raw) > bytewise_max)
+    ]
 
 
 def load_cases(root: Path = CORPUS_DIR) -> list[Case]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final
 
 import pytest
 
 from tests.corpus.harness import (
     PROBE,
     Case,
+    case_params,
     connect,
     healthy,
     judge,
@@ -39,23 +40,12 @@ BYTEWISE_MAX: Final = 16384
 CASES: Final = load_cases()
 
 
-def _params() -> list[Any]:
-    # A list, not a generator: pytest 9 deprecates non-Collection argvalues.
-    return [
-        pytest.param(case, interface, mode, id=f"{case.name}-{interface}-{mode}")
-        for case in CASES
-        for interface in case.interfaces
-        for mode in case.modes
-        if not (mode == "bytes" and len(case.raw) > BYTEWISE_MAX)
-    ]
-
-
 def echo(shared_server: SharedServers, interface: str, settings: str = "default") -> Server:
     """The module's echo server for an interface and a corpus `server:` setting."""
     return shared_server(ECHO[interface], *SERVER_ARGS[settings])
 
 
-@pytest.mark.parametrize(("case", "interface", "mode"), _params())
+@pytest.mark.parametrize(("case", "interface", "mode"), case_params(CASES, BYTEWISE_MAX))
 def test_corpus(shared_server: SharedServers, case: Case, interface: str, mode: str) -> None:
     server = echo(shared_server, interface, case.server)
     result = run_case(server.port, case, mode)

@@ -21,7 +21,7 @@ from typing import Any, Final
 import pytest
 
 from tests.apps import hardening_echo
-from tests.corpus.harness import PROBE, Case, judge, load_cases, pieces, read_case
+from tests.corpus.harness import PROBE, Case, case_params, judge, load_cases, pieces, read_case
 from tests.protocol_harness import run_exchange
 from tests.responses import ResponseReader
 
@@ -41,17 +41,7 @@ ROUNDS: Final = 200  # loop turns a piece may take to settle
 _DATE: Final = re.compile(rb"\r\ndate: [^\r]*")
 
 
-def _params() -> list[Any]:
-    return [
-        pytest.param(case, interface, mode, id=f"{case.name}-{interface}-{mode}")
-        for case in CASES
-        for interface in case.interfaces
-        for mode in case.modes
-        if not (mode == "bytes" and len(case.raw) > BYTEWISE_MAX)
-    ]
-
-
-@pytest.mark.parametrize(("case", "interface", "mode"), _params())
+@pytest.mark.parametrize(("case", "interface", "mode"), case_params(CASES, BYTEWISE_MAX))
 def test_corpus_through_the_engine(case: Case, interface: str, mode: str) -> None:
     app = ECHO[interface]
     settings = SETTINGS[case.server]
