@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import Server, control, run_server, runtime_env, start_server, stop_server
+from tests.server import Serve, Server, control, run_server, runtime_env, start_server, stop_server
 
 WSGI = "tests.apps.proc_app:wsgi"
 
@@ -166,21 +166,21 @@ except ConnectionError:  # reset, or a broken pipe if closed before the send
 """
 
 
-def test_the_master_answers_no_other_user(tmp_path: Path) -> None:
+def test_the_master_answers_no_other_user(tmp_path: Path, serve: Serve) -> None:
     directory = tmp_path / "ctl"
     directory.mkdir(mode=0o711)  # others may look up names, not list or write
     sock = directory / "ctl.sock"
-    with run_server(WSGI, "--control-socket", str(sock)) as server:
-        sock.chmod(0o666)  # only SO_PEERCRED stands in the way now
-        result = subprocess.run(
-            [sys.executable, "-c", CLIENT_AS_NOBODY],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        assert result.stdout in ("b''\n", "closed\n")  # closed unanswered
-        assert server.proc.poll() is None
-        assert "Handling signal: term" not in server.log
+    server = serve(WSGI, "--control-socket", str(sock))
+    sock.chmod(0o666)  # only SO_PEERCRED stands in the way now
+    result = subprocess.run(
+        [sys.executable, "-c", CLIENT_AS_NOBODY],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout in ("b''\n", "closed\n")  # closed unanswered
+    assert server.proc.poll() is None
+    assert "Handling signal: term" not in server.log

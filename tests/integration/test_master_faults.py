@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.server import ROOT, run_server
+from tests.server import ROOT, Serve
 
 WSGI = "tests.apps.proc_app:wsgi"
 FAULTY_SCALING = """\
@@ -39,42 +39,42 @@ def faulty_env(tmp_path: Path, faults: int) -> dict[str, str]:
     return {"PYTHONPATH": f"{tmp_path}:{ROOT}"}
 
 
-def test_a_fault_is_logged_and_the_in_flight_request_finishes(tmp_path: Path) -> None:
+def test_a_fault_is_logged_and_the_in_flight_request_finishes(tmp_path: Path, serve: Serve) -> None:
     mark = tmp_path / "started"
-    with run_server(WSGI, env=faulty_env(tmp_path, faults=1)) as server:
-        result: dict[str, httpx.Response] = {}
-        client = threading.Thread(
-            target=lambda: result.update(slow=httpx.get(f"{server.url}/slow?{mark}", timeout=30))
-        )
-        client.start()
-        try:
-            deadline = time.monotonic() + 20
-            while not mark.exists():  # the request is in the app now
-                assert time.monotonic() < deadline, "the slow request never started"
-                time.sleep(0.02)
-            start = len(server.lines)
-            server.signal(signal.SIGTTIN)
-            server.wait_for_log(
-                r"Unexpected error in the master; the workers keep serving", start=start
-            )
-            server.wait_for_log(r"RuntimeError: injected fault in the scaling policy", start=start)
-        finally:
-            client.join(30)
-        assert result["slow"].status_code == 200
-        # Still supervising: the next TTIN works.
+    server = serve(WSGI, env=faulty_env(tmp_path, faults=1))
+    result: dict[str, httpx.Response] = {}
+    client = threading.Thread(
+        target=lambda: result.update(slow=httpx.get(f"{server.url}/slow?{mark}", timeout=30))
+    )
+    client.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not mark.exists():  # the request is in the app now
+            assert time.monotonic() < deadline, "the slow request never started"
+            time.sleep(0.02)
         start = len(server.lines)
         server.signal(signal.SIGTTIN)
-        server.wait_for_log(r"Scaling: 1 -> 2 workers", start=start)
-        server.wait_for_log(r"Booting worker 1", start=start)
-        assert server.proc.poll() is None
+        server.wait_for_log(
+            r"Unexpected error in the master; the workers keep serving", start=start
+        )
+        server.wait_for_log(r"RuntimeError: injected fault in the scaling policy", start=start)
+    finally:
+        client.join(30)
+    assert result["slow"].status_code == 200
+    # Still supervising: the next TTIN works.
+    start = len(server.lines)
+    server.signal(signal.SIGTTIN)
+    server.wait_for_log(r"Scaling: 1 -> 2 workers", start=start)
+    server.wait_for_log(r"Booting worker 1", start=start)
+    assert server.proc.poll() is None
 
 
-def test_repeated_faults_stop_the_master_gracefully(tmp_path: Path) -> None:
-    with run_server(WSGI, env=faulty_env(tmp_path, faults=1000)) as server:
-        for _ in range(5):
-            start = len(server.lines)
-            server.signal(signal.SIGTTIN)
-            server.wait_for_log(r"Unexpected error in the master", start=start)
-        server.wait_for_log(r"Stopping gracefully: 5 unexpected errors within 60s")
-        assert server.wait(30) == 1
-        assert "Stopping (graceful)" in server.log
+def test_repeated_faults_stop_the_master_gracefully(tmp_path: Path, serve: Serve) -> None:
+    server = serve(WSGI, env=faulty_env(tmp_path, faults=1000))
+    for _ in range(5):
+        start = len(server.lines)
+        server.signal(signal.SIGTTIN)
+        server.wait_for_log(r"Unexpected error in the master", start=start)
+    server.wait_for_log(r"Stopping gracefully: 5 unexpected errors within 60s")
+    assert server.wait(30) == 1
+    assert "Stopping (graceful)" in server.log
