@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.server import ROOT, prefork_command, run_server, start_server, stop_server
+from tests.server import ROOT, Serve, prefork_command, run_server, start_server, stop_server
 
 WSGI = "tests.apps.health_app:wsgi"
 ASGI = "tests.apps.health_app:asgi"
@@ -152,61 +152,63 @@ def cancelled(tmp_path: Path) -> Iterator[Path]:
     yield path
 
 
-def test_asgi_request_timeout_cancels_and_answers_504(cancelled: Path) -> None:
+def test_asgi_request_timeout_cancels_and_answers_504(cancelled: Path, serve: Serve) -> None:
     env = {"HEALTH_CANCELLED": str(cancelled)}
-    with run_server(ASGI, "--request-timeout", "1", env=env) as server:
-        started = time.monotonic()
-        response = httpx.get(server.url + "/sleep?10", timeout=30)
-        assert response.status_code == 504
-        assert response.headers["connection"] == "close"
-        assert 1 <= time.monotonic() - started < 5
-        server.wait_for_log(
-            r"Request timed out after \d+s \(--request-timeout\): GET /sleep\?10; answered 504"
-        )
-        wait_for_text(cancelled, "/sleep\n")  # the task is cancelled after the answer
-        # Once the response has started, the connection is closed instead.
-        with pytest.raises(httpx.RemoteProtocolError):
-            httpx.get(server.url + "/stall", timeout=30)
-        server.wait_for_log(r"GET /stall; the response had started: connection closed")
-        wait_for_text(cancelled, "/sleep\n/stall\n")
-        assert httpx.get(server.url + "/sleep?0", timeout=30).status_code == 200
+    server = serve(ASGI, "--request-timeout", "1", env=env)
+    started = time.monotonic()
+    response = httpx.get(server.url + "/sleep?10", timeout=30)
+    assert response.status_code == 504
+    assert response.headers["connection"] == "close"
+    assert 1 <= time.monotonic() - started < 5
+    server.wait_for_log(
+        r"Request timed out after \d+s \(--request-timeout\): GET /sleep\?10; answered 504"
+    )
+    wait_for_text(cancelled, "/sleep\n")  # the task is cancelled after the answer
+    # Once the response has started, the connection is closed instead.
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(server.url + "/stall", timeout=30)
+    server.wait_for_log(r"GET /stall; the response had started: connection closed")
+    wait_for_text(cancelled, "/sleep\n/stall\n")
+    assert httpx.get(server.url + "/sleep?0", timeout=30).status_code == 200
 
 
-def test_threaded_wsgi_request_timeout_answers_504_and_drops_the_late_result() -> None:
-    with run_server(WSGI, "--threads", "4", "--request-timeout", "1") as server:
-        response = httpx.get(server.url + "/sleep?3", timeout=30)
-        assert response.status_code == 504
-        server.wait_for_log(r"GET /sleep\?3; answered 504")
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            for _ in range(5):  # the late thread finishing disturbs nothing
-                assert client.get("/").status_code == 200
-            time.sleep(2.5)  # the timed-out thread returns meanwhile
+def test_threaded_wsgi_request_timeout_answers_504_and_drops_the_late_result(serve: Serve) -> None:
+    server = serve(WSGI, "--threads", "4", "--request-timeout", "1")
+    response = httpx.get(server.url + "/sleep?3", timeout=30)
+    assert response.status_code == 504
+    server.wait_for_log(r"GET /sleep\?3; answered 504")
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for _ in range(5):  # the late thread finishing disturbs nothing
             assert client.get("/").status_code == 200
-        assert "Traceback" not in server.log
+        time.sleep(2.5)  # the timed-out thread returns meanwhile
+        assert client.get("/").status_code == 200
+    assert "Traceback" not in server.log
 
 
-def test_inline_wsgi_streaming_is_progress_not_a_hang() -> None:
+def test_inline_wsgi_streaming_is_progress_not_a_hang(serve: Serve) -> None:
     # One chunk a second for 6 s under --timeout 3: the heartbeat keeps going.
-    with run_server(WSGI, "--timeout", "3") as server:
-        response = httpx.get(server.url + "/stream?6", timeout=30)
-        assert response.status_code == 200
-        assert response.text.count("chunk") == 6
-        assert "timed out" not in server.log
+    server = serve(WSGI, "--timeout", "3")
+    response = httpx.get(server.url + "/stream?6", timeout=30)
+    assert response.status_code == 200
+    assert response.text.count("chunk") == 6
+    assert "timed out" not in server.log
 
 
-def test_inline_wsgi_request_timeout_closes_a_stream_and_the_watchdog_covers_a_call() -> None:
-    with run_server(WSGI, "--request-timeout", "2", "--timeout", "3") as server:
-        with pytest.raises(httpx.RemoteProtocolError):
-            httpx.get(server.url + "/stream?10", timeout=30)
-        server.wait_for_log(r"GET /stream\?10; the response had started: connection closed")
-        # A call that blocks the loop cannot be interrupted: the watchdog ends it.
-        (worker,) = server.worker_pids()
-        with pytest.raises(httpx.HTTPError):
-            httpx.get(server.url + "/sleep?30", timeout=30)
-        server.wait_for_log(
-            rf"Worker 0 \(pid {worker}\) was killed by SIGABRT "
-            r"\(by prefork: no heartbeat for 3s\)"
-        )
+def test_inline_wsgi_request_timeout_closes_a_stream_and_the_watchdog_covers_a_call(
+    serve: Serve,
+) -> None:
+    server = serve(WSGI, "--request-timeout", "2", "--timeout", "3")
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(server.url + "/stream?10", timeout=30)
+    server.wait_for_log(r"GET /stream\?10; the response had started: connection closed")
+    # A call that blocks the loop cannot be interrupted: the watchdog ends it.
+    (worker,) = server.worker_pids()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(server.url + "/sleep?30", timeout=30)
+    server.wait_for_log(
+        rf"Worker 0 \(pid {worker}\) was killed by SIGABRT "
+        r"\(by prefork: no heartbeat for 3s\)"
+    )
 
 
 # -- --max-requests ----------------------------------------------------------------
@@ -292,21 +294,23 @@ def test_a_crash_loop_after_ready_marks_the_slot_errored_then_exits_1(tmp_path: 
     assert "every worker slot is errored (after serving; exit status 1)" in server.log
 
 
-def test_a_stopped_worker_gets_a_traceback_and_the_kill_is_explained(tmp_path: Path) -> None:
+def test_a_stopped_worker_gets_a_traceback_and_the_kill_is_explained(
+    tmp_path: Path, serve: Serve
+) -> None:
     control = tmp_path / "ctl.sock"
-    with run_server(WSGI, "--timeout", "2", "--control-socket", str(control)) as server:
-        (worker,) = server.worker_pids()
-        os.kill(worker, signal.SIGSTOP)
-        server.wait_for_log(r"Fatal Python error: Aborted")
-        server.wait_for_log(
-            rf"Worker 0 \(pid {worker}\) was killed by SIGABRT \(by prefork: no heartbeat for 2s\)"
-        )
-        server.wait_for_log(r"Booting worker 0")
-        assert "Respawning" not in server.log  # a watchdog kill is not a boot failure
-        status = status_json(control)
-        (row,) = status["workers"]
-        assert row["reasons"] == {"timeout": 1}
-        assert row["last_restart"]["reason"] == "timeout"
+    server = serve(WSGI, "--timeout", "2", "--control-socket", str(control))
+    (worker,) = server.worker_pids()
+    os.kill(worker, signal.SIGSTOP)
+    server.wait_for_log(r"Fatal Python error: Aborted")
+    server.wait_for_log(
+        rf"Worker 0 \(pid {worker}\) was killed by SIGABRT \(by prefork: no heartbeat for 2s\)"
+    )
+    server.wait_for_log(r"Booting worker 0")
+    assert "Respawning" not in server.log  # a watchdog kill is not a boot failure
+    status = status_json(control)
+    (row,) = status["workers"]
+    assert row["reasons"] == {"timeout": 1}
+    assert row["last_restart"]["reason"] == "timeout"
 
 
 # -- failures after dropping privileges -----------------------------------------
@@ -338,18 +342,20 @@ def test_an_access_log_a_worker_cannot_open_fails_the_boot_with_status_3(tmp_pat
     server.wait_for_log(r"failed to boot: cannot start serving: .*No such file or directory")
 
 
-def test_reloads_are_counted_and_a_failed_one_restarts_nothing(tmp_path: Path) -> None:
+def test_reloads_are_counted_and_a_failed_one_restarts_nothing(
+    tmp_path: Path, serve: Serve
+) -> None:
     app = tmp_path / "reloaded_app.py"
     app.write_text(Path(ROOT / "tests" / "apps" / "proc_app.py").read_text())
     control = tmp_path / "ctl.sock"
     args = ("--app-dir", str(tmp_path), "--control-socket", str(control))
-    with run_server("reloaded_app:wsgi", *args) as server:
-        server.signal(signal.SIGHUP)
-        server.wait_for_log(r"Reload complete: generation 2\b")
-        app.write_text("raise RuntimeError('deploy went wrong')\n")
-        server.signal(signal.SIGHUP)
-        server.wait_for_log(r"Reload failed: cannot import")
-        (row,) = status_json(control)["workers"]
-        assert row["generation"] == 2
-        assert row["reasons"] == {"reload": 1}
-        assert row["last_restart"]["reason"] == "reload"
+    server = serve("reloaded_app:wsgi", *args)
+    server.signal(signal.SIGHUP)
+    server.wait_for_log(r"Reload complete: generation 2\b")
+    app.write_text("raise RuntimeError('deploy went wrong')\n")
+    server.signal(signal.SIGHUP)
+    server.wait_for_log(r"Reload failed: cannot import")
+    (row,) = status_json(control)["workers"]
+    assert row["generation"] == 2
+    assert row["reasons"] == {"reload": 1}
+    assert row["last_restart"]["reason"] == "reload"
