@@ -5,7 +5,7 @@
     prefork reload [--timeout S]     rolling reload (same as SIGHUP); waits for the outcome
     prefork scale N | +N | -N        set, or change, the worker count; waits until all are ready
     prefork stop [--timeout S]       graceful stop (same as SIGTERM); waits until it exited
-    prefork top [--interval S]       the status table, refreshed until q or Ctrl-C
+    prefork top [--interval S]       status and latest log lines (0-9: one worker) until q
     prefork logs [-f] [--lines N]    recent lines of the master and workers (--worker K)
 
 The socket is found from --socket, else --name (as the server's --name),

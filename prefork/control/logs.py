@@ -22,12 +22,18 @@ Fetch = Callable[[dict[str, Any]], dict[str, Any]]
 FOLLOW_INTERVAL: Final = 0.5
 
 
-def _print(entries: list[Any], prefix: bool) -> int:
-    """Print entries ([seq, time, source, stream, text]); returns the last seq."""
+def format_entry(entry: list[Any]) -> str:
+    """One line of the ring ([seq, time, source, stream, text]) as `logs` and `top` show it."""
+    _, _, source, _, text = entry
+    return f"{source:>9} | {text}"
+
+
+def _print(entries: list[Any]) -> int:
+    """Print entries; returns the last one's seq (0 for none)."""
     last = 0
-    for seq, _, source, _, text in entries:
-        sys.stdout.write(f"{source:>9} | {text}\n" if prefix else f"{text}\n")
-        last = seq
+    for entry in entries:
+        sys.stdout.write(format_entry(entry) + "\n")
+        last = entry[0]
     sys.stdout.flush()
     return last
 
@@ -42,11 +48,11 @@ def show(fetch: Fetch, lines: int, follow: bool, worker: int | None) -> int:
         if not response.get("ok"):
             print(f"prefork: error: {response.get('error', 'the master refused')}", file=sys.stderr)
             return 1
-        after = _print(response["entries"], prefix=True) or int(response.get("last", 0))
+        after = _print(response["entries"]) or int(response.get("last", 0))
         while follow:
             time.sleep(FOLLOW_INTERVAL)
             response = fetch({**message, "lines": 0, "after": after})
-            after = _print(response["entries"], prefix=True) or after
+            after = _print(response["entries"]) or after
     except KeyboardInterrupt:
         return 0
     except ControlError as exc:

@@ -1,9 +1,13 @@
-"""`prefork top`: the status table, redrawn every --interval seconds.
+"""`prefork top`: the status table and the latest log lines, redrawn every --interval seconds.
 
 On a terminal it behaves like top(1): the alternate screen, `q` (or Ctrl-C)
 quits, and every line is cut to the terminal's width (read again for each
 frame, so a resized window is followed) so nothing wraps and the frame
-never scrolls.  Piped, it writes the frames as they are until interrupted.
+never scrolls.  Below the table, the rows left show the newest lines of the
+master's ring (`prefork logs`): of every source, or of one worker after its
+slot number is typed (`a` goes back to all), as `pm2 monit` shows the
+selected process's output.  Piped, it writes the frames as they are (with
+the last LOG_LINES_PIPED lines) until interrupted.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ REDRAW: Final = "\x1b[H\x1b[J"
 ENTER: Final = "\x1b[?1049h\x1b[?25l"
 LEAVE: Final = "\x1b[?25h\x1b[?1049l"
 QUIT_KEYS: Final = frozenset(b"qQ")
+LOG_LINES_PIPED: Final = 10
 
 
 def fit(lines: list[str], size: os.terminal_size | None) -> list[str]:
@@ -65,21 +70,32 @@ def _keys() -> Iterator[int | None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def _wait_for_quit(fd: int | None, interval: float) -> bool:
-    """Wait up to `interval` seconds; True if `q` was pressed meanwhile."""
-    deadline = time.monotonic() + interval
-    while (remaining := deadline - time.monotonic()) > 0:
-        if fd is None:
-            time.sleep(remaining)
-            return False
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if ready and QUIT_KEYS.intersection(os.read(fd, 64)):
-            return True
-    return False
+def _wait_for_keys(fd: int | None, interval: float) -> bytes:
+    """Wait up to `interval` seconds, or until a key; returns the keys typed (b"" for none)."""
+    if fd is None:
+        time.sleep(interval)
+        return b""
+    ready, _, _ = select.select([fd], [], [], interval)
+    return os.read(fd, 64) if ready else b""
+
+
+def _log_pane(path: str, private: bool, worker: int | None, rows: int) -> list[str]:
+    from prefork.control.logs import format_entry
+
+    shown = "all sources" if worker is None else f"worker {worker}"
+    title = f"--- log: {shown} (0-9: one worker, a: all) ---"
+    if rows < 2:
+        return []
+    message: dict[str, object] = {"cmd": "logs", "lines": rows - 1}
+    if worker is not None:
+        message["worker"] = worker
+    entries = request(path, message, private=private).get("entries", [])
+    return [title, *(format_entry(entry) for entry in entries)]
 
 
 def top(path: str, interval: float, *, private: bool) -> int:
-    """Redraw the status every `interval` seconds until `q` or Ctrl-C."""
+    """Redraw the status and the log every `interval` seconds until `q` or Ctrl-C."""
+    worker: int | None = None
     try:
         with _keys() as fd:
             while True:
@@ -89,10 +105,20 @@ def top(path: str, interval: float, *, private: bool) -> int:
                     f"prefork top - {stamp} - {path} - q quits",
                     "",
                     *format_status(status).splitlines(),
+                    "",
                 ]
-                sys.stdout.write(REDRAW + "\n".join(fit(lines, _terminal_size())) + "\n")
+                size = _terminal_size()
+                rows = LOG_LINES_PIPED + 1 if size is None else size.lines - 1 - len(lines)
+                lines += _log_pane(path, private, worker, rows)
+                sys.stdout.write(REDRAW + "\n".join(fit(lines, size)) + "\n")
                 sys.stdout.flush()
-                if _wait_for_quit(fd, interval):
+                keys = _wait_for_keys(fd, interval)
+                if QUIT_KEYS.intersection(keys):
                     return 0
+                for key in keys.decode("ascii", "ignore"):
+                    if key.isdigit():
+                        worker = int(key)
+                    elif key in "aA":
+                        worker = None
     except KeyboardInterrupt:
         return 0

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.server import ROOT, run_server
@@ -106,3 +107,36 @@ def test_top_quits_on_a_key_and_never_wraps(tmp_path: Path, key: bytes, columns:
             assert terminal.output.endswith("\x1b[?25h\x1b[?1049l")  # the screen is given back
         finally:
             terminal.close()
+
+
+def test_top_shows_the_log_of_every_source_or_of_the_worker_typed(tmp_path: Path) -> None:
+    sock = tmp_path / "ctl.sock"
+    with run_server("tests.apps.printing:app", "-w", "2", "--control-socket", str(sock)) as server:
+        for _ in range(4):
+            assert httpx.get(server.url + "/hello", timeout=10).status_code == 200
+        server.wait_for_log("err: /hello")
+        terminal = Terminal(["top", "--socket", str(sock), "--interval", "0.2"], 120, 40)
+        try:
+            terminal.read_until(lambda out: "--- log: all sources" in out)
+            terminal.read_until(lambda out: out.count(REDRAW) >= 2)
+            every = _log_lines(terminal.frames()[-1])
+            assert any(line.startswith("   master | ") for line in every), every
+            assert any("err: /hello" in line for line in every), every
+
+            terminal.type(b"0")
+            terminal.read_until(lambda out: "--- log: worker 0" in out.rsplit(REDRAW, 2)[-2])
+            one = _log_lines(terminal.frames()[-1])
+            assert one and all(line.startswith(" worker 0 | ") for line in one), one
+
+            terminal.type(b"a")
+            terminal.read_until(lambda out: "--- log: all sources" in out.rsplit(REDRAW, 2)[-2])
+            terminal.type(b"q")
+            assert terminal.exit_status() == 0
+        finally:
+            terminal.close()
+
+
+def _log_lines(frame: list[str]) -> list[str]:
+    """The lines under the log pane's title in one frame."""
+    start = next(i for i, line in enumerate(frame) if line.startswith("--- log: "))
+    return frame[start + 1 :]
