@@ -160,8 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(namespace, "check_config", False):
             from prefork.envfile import EnvFile
             from prefork.loader import load_app
+            from prefork.tls import server_context
 
             EnvFile().load(settings.env_file)  # the app may read it at import
+            server_context(settings)
             loaded = load_app(settings)
             print(f"config OK; {settings.app} is a {loaded.interface} application")
             return 0

@@ -408,7 +408,9 @@ class Config:
         parse=parse_optional_str,
         section="Server socket",
         metavar="FILE",
-        doc="TLS certificate (PEM). Enables HTTPS on every TCP listener.",
+        doc="TLS certificate (PEM). Enables HTTPS on every listener, unix sockets included "
+        "(as gunicorn and uvicorn do). Read once by the master: a missing or bad file stops "
+        "prefork at startup (exit status 2).",
     )
     keyfile: str | None = setting(
         None,

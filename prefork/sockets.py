@@ -104,12 +104,15 @@ class Listener:
 
 
 def describe(sock: socket.socket, tls: bool = False) -> str:
-    """How the banner shows a listener: http://127.0.0.1:8000, http://[::1]:8000, unix:/p."""
+    """How the banner shows a listener: http://127.0.0.1:8000, http://[::1]:8000, unix:/p.
+
+    A unix socket served with TLS reads `unix:/p (https)`.
+    """
     if sock.family == socket.AF_UNIX:
         name = sock.getsockname()
         if isinstance(name, bytes):  # abstract namespace
             name = "@" + name[1:].decode(errors="replace")
-        return f"unix:{name}"
+        return f"unix:{name} (https)" if tls else f"unix:{name}"
     host, port = sock.getsockname()[:2]
     scheme = "https" if tls else "http"
     if sock.family == socket.AF_INET6:

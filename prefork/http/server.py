@@ -188,6 +188,7 @@ class HttpServer:
         state: dict[str, Any],
         workers: int = 1,
         stdout_fd: int = 1,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         # stdout_fd: where `--access-logfile -` writes (the worker's own stdout
         # is a pipe to the master; the access log bypasses it).
@@ -197,7 +198,7 @@ class HttpServer:
         self.config = config
         self.servers: list[Acceptor] = []
         self._ticker: asyncio.TimerHandle | None = None
-        self._ssl = _ssl_context(config)
+        self._ssl = ssl_context  # on every listener, unix sockets too (prefork/tls.py)
         if config.threads > 1 and loaded.interface == "wsgi":
             from prefork.wsgi.threaded import start_pool
 
@@ -206,10 +207,9 @@ class HttpServer:
     async def start(self, sockets: Sequence[socket.socket]) -> None:
         state = self.state
         for sock in sockets:
-            ssl_context = self._ssl if sock.family != socket.AF_UNIX else None
             # Not loop.create_server: see prefork/http/accept.py for what
             # libuv does when descriptors run out.
-            server = Acceptor(self.loop, sock, lambda: HttpConnection(state), ssl_context)
+            server = Acceptor(self.loop, sock, lambda: HttpConnection(state), self._ssl)
             server.start()
             self.servers.append(server)
         self._tick()
@@ -258,13 +258,3 @@ class HttpServer:
             conn.transport.abort()
         if self._ticker is not None:
             self._ticker.cancel()
-
-
-def _ssl_context(config: Config) -> ssl.SSLContext | None:
-    if not config.certfile or not config.keyfile:
-        return None
-    import ssl  # only TLS workers pay for the module (~2 MiB)
-
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(config.certfile, config.keyfile)
-    return context

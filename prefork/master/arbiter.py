@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import psutil
 import setproctitle
 
-from prefork import __version__, logs, systemd
+from prefork import __version__, logs, systemd, tls
 from prefork import config as config_mod
 from prefork.channel import Channel, Message
 from prefork.config import Config
@@ -80,6 +80,8 @@ from prefork.reloader import BACKEND_PREFIX, Watcher
 from prefork.sockets import INHERIT_ENV, Listener, close_all, open_listeners
 
 if TYPE_CHECKING:
+    import ssl
+
     from prefork.loader import LoadedApp
 
 log = logs.LOGGER
@@ -131,6 +133,7 @@ class Arbiter:
         self.workers: dict[int, WorkerHandle] = {}  # pid -> live worker
         self.listeners: list[Listener] = []
         self.loaded: LoadedApp | None = None
+        self.tls: ssl.SSLContext | None = None  # built once per config (tls.py)
         self.selector = selectors.DefaultSelector()
         self.signals: deque[int] = deque()
         self.wake_r = self.wake_w = -1
@@ -182,6 +185,7 @@ class Arbiter:
         self.target, how = resolve_workers(config.workers)
         self.env_file.load(config.env_file)  # before --preload imports the app
         preflight.check_worker_files(config)
+        self.tls = tls.server_context(config)
         if config.preload:
             from prefork.loader import load_app
 
@@ -194,7 +198,6 @@ class Arbiter:
 
     def _serve(self, how: str) -> int:
         config = self.config
-        tls = bool(config.certfile)
         for listener in self.listeners:
             origin = {
                 "bound": "",
@@ -202,7 +205,7 @@ class Arbiter:
                 "inherited": " (inherited)",
                 "fd": "",
             }[listener.origin]
-            log.info("Listening at: %s%s", listener.url(tls and not listener.is_unix), origin)
+            log.info("Listening at: %s%s", listener.url(self.tls is not None), origin)
         log.info("Workers: %d (%s)", self.target, how)
         if self.loaded is not None:
             self._log_application(self.loaded.declared, self.loaded.detected)
@@ -506,6 +509,7 @@ class Arbiter:
                     master_pid=os.getppid(),
                     loaded=self.loaded,
                     stdout_fd=stdout_fd,
+                    tls=self.tls,
                 )
             )
         finally:
@@ -908,6 +912,7 @@ class Arbiter:
             configured, how = resolve_workers(new_config.workers)
             # New workers inherit the environment at fork: apply the file now.
             self.env_file.load(new_config.env_file)
+            new_tls = tls.server_context(new_config)
         except (ConfigError, OSError) as exc:
             self._record_reload(False, self.generation, f"config: {exc}", time.time())
             return f"failed: {exc}"
@@ -942,11 +947,13 @@ class Arbiter:
             generation=generation,
             reason=reason,
             old_config=self.config,
+            old_tls=self.tls,
             old_generation=self.generation,
             old_target=self.target,
             queue=replacement_queue(self.workers.values(), generation),
         )
         self.config = new_config
+        self.tls = new_tls
         self.generation = generation
         self.target = target
         log.info(
@@ -1014,6 +1021,7 @@ class Arbiter:
         self.config = run.old_config
         with contextlib.suppress(ConfigError):  # respawns get the old environment back
             self.env_file.load(run.old_config.env_file)
+        self.tls = run.old_tls
         self.generation = run.old_generation
         self.target = run.old_target
         self._record_reload(False, run.generation, reason, run.started_wall)
@@ -1124,7 +1132,7 @@ class Arbiter:
             "target": self.target,
             "scaled": self.scaled_to is not None,
             "state": self._state_word(),
-            "listeners": [listener.url() for listener in self.listeners],
+            "listeners": [listener.url(self.tls is not None) for listener in self.listeners],
             "reloading": self.reload is not None or self.upgrade_pid is not None,
             "last_reload": self.last_reload,
             "memory_metric": metric,

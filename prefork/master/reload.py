@@ -21,10 +21,13 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefork.config import Config
 from prefork.master.workers import WorkerHandle, WorkerState
+
+if TYPE_CHECKING:
+    import ssl
 
 
 @dataclass(slots=True)
@@ -32,6 +35,7 @@ class ReloadRun:
     generation: int
     reason: str  # what asked for it: "SIGHUP", "control socket"
     old_config: Config
+    old_tls: ssl.SSLContext | None
     old_generation: int
     old_target: int
     queue: deque[WorkerHandle]  # old workers still to replace, oldest first

@@ -54,6 +54,8 @@ from prefork.sockets import Listener, worker_sockets
 from prefork.worker.memory import CHECK_INTERVAL, HARD_FACTOR, MemoryGuard, ProcFile, resident_bytes
 
 if TYPE_CHECKING:
+    import ssl
+
     from prefork.http.server import HttpServer
     from prefork.loader import LoadedApp
 
@@ -90,6 +92,7 @@ class WorkerSpec:
     # The original stdout, for `--access-logfile -`: fds 1 and 2 are pipes to
     # the master (prefork/master/output.py).
     stdout_fd: int = 1
+    tls: ssl.SSLContext | None = None  # built by the master (tls.py)
 
 
 def run(spec: WorkerSpec) -> NoReturn:
@@ -353,6 +356,7 @@ async def _serve(
             state,
             workers=resolve_workers(config.workers)[0],
             stdout_fd=spec.stdout_fd,
+            ssl_context=spec.tls,
         )
         await server.start(sockets)
     except OSError as exc:
