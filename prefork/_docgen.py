@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from prefork import cli, config, errors
+from prefork import cli, compat, config, errors
 
 DOCS: Final = Path(__file__).resolve().parent.parent / "docs"
 GENERATED: Final = (
@@ -46,6 +46,9 @@ TYPES: Final[dict[Callable[[Any], Any], str]] = {
     config.parse_patterns: "paths or globs (repeat the flag; a TOML array; commas in the "
     "environment)",
     config.parse_access_logformat: "access log format (see [logging.md](logging.md))",
+    config.parse_env: "`KEY=VALUE` pairs (a TOML array of them, or a table)",
+    config.parse_paths: "directories, comma-separated (or a TOML array)",
+    config.parse_cert_reqs: "one of `none`, `optional`, `required` (or 0, 1, 2)",
 }
 
 EXIT_MEANINGS: Final = {
@@ -115,6 +118,14 @@ def flags_of(f: dataclasses.Field[Any]) -> str:
     return ", ".join(_code(flag) for flag in shown)
 
 
+def _alias_usage(alias: config.Alias) -> str:
+    return f"{alias.flag} {alias.metavar or 'VALUE'}" if alias.takes_value else alias.flag
+
+
+def _aliases_of(meta: config.SettingMeta) -> str:
+    return ", ".join(f"{_code(_alias_usage(a))} ({a.origin})" for a in meta.aliases)
+
+
 def _sections() -> dict[str, list[dataclasses.Field[Any]]]:
     sections: dict[str, list[dataclasses.Field[Any]]] = {}
     for f in config.SETTINGS:
@@ -165,6 +176,8 @@ def render_settings() -> str:
             ]
             if f.name != "config":
                 out.append(f"| config key | {_code(f.name)} |")
+            if meta.aliases:
+                out.append(f"| also accepted | {_aliases_of(meta)} |")
             out += [f"| type | {type_of(meta)} |", f"| default | {default_of(f)} |"]
     return "\n".join(out) + "\n"
 
@@ -184,8 +197,8 @@ def _option_rows(parser: argparse.ArgumentParser, settings: bool) -> list[str]:
     by_name = {f.name: f for f in config.SETTINGS}
     rows = []
     for action in parser._actions:
-        if not action.option_strings:
-            continue
+        if not action.option_strings or action.help == argparse.SUPPRESS:
+            continue  # other servers' flags have their own section
         if settings and action.dest in by_name:
             f = by_name[action.dest]
             first_sentence = re.split(r"(?<=\.)\s(?=[A-Z`])", config.meta(f).doc, maxsplit=1)[0]
@@ -234,6 +247,7 @@ def render_cli() -> str:
         "|---|---|",
         *_option_rows(cli.build_parser(), settings=True),
     ]
+    out += ["", *_foreign_flag_section()]
     docstring_usage = [
         line.strip()
         for line in (client.__doc__ or "").splitlines()
@@ -262,6 +276,47 @@ def render_cli() -> str:
         "respawning and exit with the same status, instead of forking forever.",
     ]
     return "\n".join(out) + "\n"
+
+
+def _alias_meaning(f: dataclasses.Field[Any], alias: config.Alias) -> str:
+    flag = config.meta(f).flags[-1] if config.meta(f).flags else "APP"
+    if alias.part is not None:
+        return f"part of {_code('--bind HOST:PORT')} (host 127.0.0.1 and port 8000 by default)"
+    if not alias.takes_value:
+        value = "unset" if alias.const is None else _code(config.toml_value(alias.const))
+        return f"{_code(flag)} set to {value}"
+    if alias.convert is not None:
+        what = (alias.convert.__doc__ or "").strip().splitlines()[0]
+        return f"{_code(flag)}: {what}" if what else _code(flag)
+    return _code(flag)
+
+
+def _foreign_flag_section() -> list[str]:
+    out = [
+        "## Flags of gunicorn and uvicorn",
+        "",
+        "Accepted so their command lines work unchanged (hidden from `--help`); "
+        "[migrating.md](migrating.md) has the whole mapping.",
+        "",
+        "| flag | from | in prefork |",
+        "|---|---|---|",
+    ]
+    for f in config.SETTINGS:
+        for alias in config.meta(f).aliases:
+            meaning = _alias_meaning(f, alias)
+            out.append(f"| {_code(_alias_usage(alias))} | {alias.origin} | {meaning} |")
+    for foreign in compat.FOREIGN_FLAGS:
+        flags = ", ".join(_code(flag) for flag in foreign.flags)
+        if foreign.refused:
+            outcome = "refused, exit status 2"
+        elif "" in foreign.built_in:
+            outcome = "accepted, nothing to do"
+        else:
+            outcome = "ignored with a warning"
+            if foreign.built_in:
+                outcome += " (silently for " + ", ".join(map(_code, foreign.built_in)) + ")"
+        out.append(f"| {flags} | {foreign.origin} | {outcome}: {foreign.guidance} |")
+    return out
 
 
 RENDERERS: Final[dict[str, Callable[[], str]]] = {

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from prefork import __version__, config, mistyped
+from prefork import __version__, compat, config, mistyped
 from prefork.errors import EXIT_USAGE, ConfigError, PreforkError
 
 CONTROL_COMMANDS = ("status", "top", "reload", "scale", "stop", "logs")
@@ -112,15 +112,68 @@ def build_parser() -> argparse.ArgumentParser:
             metavar = meta.metavar
             if metavar is None and isinstance(meta.parse, config.Choice):
                 metavar = "{" + ",".join(meta.parse.allowed) + "}"
-            kwargs.update(type=_flag_type(f.name, meta), metavar=metavar)
+            kwargs.update(type=_flag_type(f.name, meta.parse), metavar=metavar)
         group.add_argument(*meta.flags, **kwargs)
+        for alias in meta.aliases:
+            _add_alias(group, f.name, meta, alias)
+    for foreign in compat.FOREIGN_FLAGS:
+        parser.add_argument(
+            *foreign.flags,
+            action=_ForeignFlagAction,
+            foreign=foreign,
+            nargs=1 if foreign.takes_value else 0,
+            dest=WARNINGS,
+            help=argparse.SUPPRESS,
+        )
     return parser
 
 
-def _flag_type(name: str, meta: config.SettingMeta) -> Any:
+# Where the command line collects warnings about ignored foreign flags.
+WARNINGS = "_warnings"
+
+
+def _add_alias(
+    group: argparse._ArgumentGroup, name: str, meta: config.SettingMeta, alias: config.Alias
+) -> None:
+    """Another server's flag for setting `name`, hidden from --help (docs/migrating.md)."""
+    kwargs: dict[str, Any] = {"dest": name, "help": argparse.SUPPRESS}
+    if not alias.takes_value:
+        kwargs.update(action="store_const", const=alias.const)
+    elif alias.part is not None:
+        kwargs.update(dest=f"{name}.{alias.part}", metavar=alias.metavar)
+    else:
+        convert = _flag_type(name, alias.convert or meta.parse)
+        action = "append" if meta.repeatable else "store"
+        kwargs.update(action=action, type=convert, metavar=alias.metavar)
+    group.add_argument(alias.flag, **kwargs)
+
+
+class _ForeignFlagAction(argparse.Action):
+    def __init__(self, *args: Any, foreign: compat.ForeignFlag, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.foreign = foreign
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        flag = option_string or self.foreign.flags[0]
+        if self.foreign.refused:
+            parser.error(self.foreign.message(flag))
+        value = values[0] if isinstance(values, list) and values else ""
+        if value not in self.foreign.built_in:
+            warnings = getattr(namespace, WARNINGS, [])
+            warnings.append(self.foreign.message(flag))
+            setattr(namespace, WARNINGS, warnings)
+
+
+def _flag_type(name: str, parse: config.Parser) -> Any:
     def convert(text: str) -> Any:
         try:
-            return meta.parse(text)
+            return parse(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
@@ -131,12 +184,23 @@ def _flag_type(name: str, meta: config.SettingMeta) -> Any:
 def parse_serve_args(argv: Sequence[str]) -> tuple[dict[str, Any], argparse.Namespace]:
     parser = build_parser()
     namespace = parser.parse_args(argv)
-    values = {k: v for k, v in vars(namespace).items() if k in config.NAMES}
-    if "bind" in values:
+    given = vars(namespace)
+    values = {k: v for k, v in given.items() if k in config.NAMES}
+    if "bind.host" in given or "bind.port" in given:
         try:
-            values["bind"] = config.parse_binds(values["bind"])
+            address = config.bind_from_host_port(given.get("bind.host"), given.get("bind.port"))
         except ValueError as exc:
-            parser.error(f"--bind: {exc}")
+            parser.error(str(exc))
+        values["bind"] = [*values.get("bind", []), address]
+    for f in config.SETTINGS:
+        meta = config.meta(f)
+        if meta.repeatable and f.name in values:
+            try:
+                values[f.name] = meta.parse(values[f.name])
+            except ValueError as exc:
+                parser.error(f"{meta.flags[-1]}: {exc}")
+    for warning in given.get(WARNINGS, []):
+        print(f"prefork: warning: {warning}", file=sys.stderr)
     return values, namespace
 
 

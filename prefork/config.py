@@ -34,6 +34,31 @@ Parser = Callable[[Any], Any]
 ENV_PREFIX: Final = "PREFORK_"
 
 
+_UNSET: Final[Any] = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """Another server's flag for a setting, accepted so its command lines work unchanged.
+
+    `convert` turns the flag's argument into the setting's value (default: the
+    setting's own parser); a flag with a `const` takes no argument and sets
+    that value.  `part` names one half of a value built from two flags
+    (uvicorn's --host and --port make one --bind address).
+    """
+
+    flag: str
+    origin: str  # "gunicorn" or "uvicorn", for --help and docs/migrating.md
+    convert: Parser | None = None
+    const: Any = _UNSET
+    part: str | None = None
+    metavar: str | None = None
+
+    @property
+    def takes_value(self) -> bool:
+        return self.const is _UNSET
+
+
 @dataclass(frozen=True, slots=True)
 class SettingMeta:
     flags: tuple[str, ...]
@@ -42,6 +67,7 @@ class SettingMeta:
     section: str
     metavar: str | None = None
     repeatable: bool = False  # a flag given several times accumulates (--bind)
+    aliases: tuple[Alias, ...] = ()
 
     @property
     def is_bool(self) -> bool:
@@ -56,8 +82,9 @@ def setting(
     section: str,
     metavar: str | None = None,
     repeatable: bool = False,
+    aliases: tuple[Alias, ...] = (),
 ) -> Any:
-    meta = SettingMeta(flags, parse, doc, section, metavar, repeatable)
+    meta = SettingMeta(flags, parse, doc, section, metavar, repeatable, aliases)
     return field(default=default, metadata={"setting": meta})
 
 
@@ -229,6 +256,71 @@ def choice(*allowed: str) -> Choice:
     return Choice(allowed)
 
 
+def parse_env(value: Any) -> tuple[str, ...]:
+    """KEY=VALUE pairs (gunicorn's -e/raw_env): one string, a list, or a TOML table."""
+    if isinstance(value, dict):
+        value = [f"{key}={item}" for key, item in value.items()]
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ValueError("expected KEY=VALUE pairs")  # noqa: TRY004 - parsers raise ValueError
+    pairs = []
+    for item in items:
+        key, sep, _ = parse_str(item).partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ValueError(f"{item!r}: expected KEY=VALUE, KEY a variable name")
+        pairs.append(item)
+    return tuple(pairs)
+
+
+def parse_paths(value: Any) -> tuple[str, ...]:
+    """Directories, comma-separated (gunicorn's --pythonpath) or a list."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ValueError("expected comma-separated directories")  # noqa: TRY004 - parsers raise ValueError
+    return tuple(parse_str(item).strip() for item in items if str(item).strip())
+
+
+CERT_REQS: Final = ("none", "optional", "required")
+
+
+def parse_cert_reqs(value: Any) -> str:
+    """none, optional or required; gunicorn's and uvicorn's 0/1/2 (ssl.CERT_*) too."""
+    text = str(value).strip().lower()
+    if text.isdigit() and int(text) < len(CERT_REQS):
+        return CERT_REQS[int(text)]
+    if text in CERT_REQS:
+        return text
+    raise ValueError("expected none, optional or required (or 0, 1, 2)")
+
+
+# gunicorn -k values: prefork has one worker that serves WSGI and ASGI alike.
+_ASGI_WORKER_CLASSES: Final = frozenset(
+    f"{module}.{cls}"
+    for module in ("uvicorn.workers", "uvicorn_worker")
+    for cls in ("UvicornWorker", "UvicornH11Worker")
+)
+_WSGI_WORKER_CLASSES: Final = frozenset(
+    {"sync", "gthread", "gunicorn.workers.sync.SyncWorker", "gunicorn.workers.gthread.ThreadWorker"}
+)
+
+
+def parse_worker_class(value: Any) -> str:
+    """the uvicorn worker classes mean `asgi`; `sync` and `gthread` mean `wsgi`"""
+    text = parse_str(value).strip()
+    if text in _ASGI_WORKER_CLASSES:
+        return "asgi"
+    if text in _WSGI_WORKER_CLASSES:
+        return "wsgi"
+    if re.search(r"gevent|eventlet|tornado", text, re.IGNORECASE):
+        raise ValueError(
+            "prefork has no green-thread workers: use --threads N for a WSGI app that "
+            "waits on I/O, or serve an ASGI app (see docs/migrating.md)"
+        )
+    raise ValueError(
+        "unknown worker class: prefork detects WSGI or ASGI itself, so drop -k (or use --interface)"
+    )
+
+
 def parse_access_logformat(value: Any) -> str:
     """A gunicorn access-log format, compiled now so a bad one fails at startup."""
     from prefork.observe.accesslog import AccessLogFormatter
@@ -236,6 +328,28 @@ def parse_access_logformat(value: Any) -> str:
     text = parse_str(value)
     AccessLogFormatter(text)  # its ValueError says which conversion cannot work
     return text
+
+
+def _unix_bind(path: str) -> str:
+    """the same as `--bind unix:PATH`"""
+    if not path:
+        raise ValueError("expected a socket path")
+    return "unix:" + path
+
+
+def _fd_bind(number: str) -> str:
+    """the same as `--bind fd://N`"""
+    if not number.isdigit():
+        raise ValueError("expected a file descriptor number")
+    return "fd://" + number
+
+
+def bind_from_host_port(host: str | None, port: str | None) -> str:
+    """uvicorn's --host/--port as one --bind address (its defaults: 127.0.0.1, 8000)."""
+    host = host or "127.0.0.1"
+    if not (port or "8000").isdigit():
+        raise ValueError(f"--port {port!r}: expected a port number")
+    return f"[{host}]:{port or 8000}" if ":" in host else f"{host}:{port or 8000}"
 
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
@@ -254,6 +368,7 @@ class Config:
         metavar="APP",
         doc="The application: `module:attr`, `module:attr.sub`, or a factory call "
         "`module:create_app()`.",
+        aliases=(Alias("--wsgi-app", "gunicorn", metavar="APP"),),
     )
     factory: bool = setting(
         False,
@@ -284,6 +399,10 @@ class Config:
         "--interface",
         parse=choice("auto", "wsgi", "asgi", "asgi2"),
         section="Application",
+        aliases=(
+            Alias("-k", "gunicorn", parse_worker_class, metavar="CLASS"),
+            Alias("--worker-class", "gunicorn", parse_worker_class, metavar="CLASS"),
+        ),
         doc="Application interface. `auto` detects it: a coroutine function or an object "
         "with an async `__call__` is ASGI 3, a class taking one argument is ASGI 2, "
         "anything else callable is WSGI.",
@@ -303,6 +422,7 @@ class Config:
         section="Application",
         doc="Import the application in the master before forking, so workers share its "
         "memory copy-on-write. Reload then re-executes the master (see docs/operations.md).",
+        aliases=(Alias("--preload-app", "gunicorn", const=True),),
     )
     root_path: str = setting(
         "",
@@ -311,6 +431,27 @@ class Config:
         section="Application",
         metavar="PATH",
         doc="Mount point of the application (WSGI SCRIPT_NAME, ASGI root_path).",
+    )
+    env: tuple[str, ...] = setting(
+        (),
+        "-e",
+        "--env",
+        parse=parse_env,
+        section="Application",
+        metavar="KEY=VALUE",
+        repeatable=True,
+        doc="Set an environment variable before the application is imported (in each worker; "
+        "in the master too with --preload), so a reload applies a changed value. Repeat for "
+        "several; a TOML table or list in the config file.",
+    )
+    pythonpath: tuple[str, ...] = setting(
+        (),
+        "--pythonpath",
+        parse=parse_paths,
+        section="Application",
+        metavar="DIRS",
+        doc="Comma-separated directories put first on sys.path before the application is "
+        "imported (after --app-dir).",
     )
     config: str | None = setting(
         None,
@@ -382,6 +523,12 @@ class Config:
         section="Server socket",
         metavar="ADDRESS",
         repeatable=True,
+        aliases=(
+            Alias("--uds", "uvicorn", _unix_bind, metavar="PATH"),
+            Alias("--fd", "uvicorn", _fd_bind, metavar="N"),
+            Alias("--host", "uvicorn", part="host", metavar="HOST"),
+            Alias("--port", "uvicorn", part="port", metavar="PORT"),
+        ),
         doc="Where to listen: HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N. Repeat for "
         "several (a list in the config file, commas in the environment). Port 0 picks a "
         "free port (printed in the banner).",
@@ -408,6 +555,7 @@ class Config:
         parse=parse_optional_str,
         section="Server socket",
         metavar="FILE",
+        aliases=(Alias("--ssl-certfile", "uvicorn", metavar="FILE"),),
         doc="TLS certificate (PEM). Enables HTTPS on every listener, unix sockets included "
         "(as gunicorn and uvicorn do). Read once by the master: a missing or bad file stops "
         "prefork at startup (exit status 2).",
@@ -418,7 +566,55 @@ class Config:
         parse=parse_optional_str,
         section="Server socket",
         metavar="FILE",
+        aliases=(Alias("--ssl-keyfile", "uvicorn", metavar="FILE"),),
         doc="TLS private key (PEM).",
+    )
+    keyfile_password: str | None = setting(
+        None,
+        "--keyfile-password",
+        parse=parse_optional_str,
+        section="Server socket",
+        metavar="PASSWORD",
+        aliases=(Alias("--ssl-keyfile-password", "uvicorn", metavar="PASSWORD"),),
+        doc="Password of an encrypted --keyfile. Prefer the environment variable or the "
+        "config file: other users can read a command line in ps.",
+    )
+    ca_certs: str | None = setting(
+        None,
+        "--ca-certs",
+        parse=parse_optional_str,
+        section="Server socket",
+        metavar="FILE",
+        aliases=(Alias("--ssl-ca-certs", "uvicorn", metavar="FILE"),),
+        doc="CA certificates (PEM) that client certificates are verified against.",
+    )
+    cert_reqs: str = setting(
+        "none",
+        "--cert-reqs",
+        parse=parse_cert_reqs,
+        section="Server socket",
+        metavar="{none,optional,required}",
+        aliases=(Alias("--ssl-cert-reqs", "uvicorn", metavar="N"),),
+        doc="Client certificates (mutual TLS): `required` refuses a handshake without a valid "
+        "one, `optional` verifies one if sent. Needs --ca-certs. gunicorn's and uvicorn's "
+        "0, 1, 2 are accepted. The certificate's details reach the app (docs/migrating.md).",
+    )
+    ciphers: str | None = setting(
+        None,
+        "--ciphers",
+        parse=parse_optional_str,
+        section="Server socket",
+        metavar="CIPHERS",
+        aliases=(Alias("--ssl-ciphers", "uvicorn", metavar="CIPHERS"),),
+        doc="TLS 1.2 cipher suites, in OpenSSL's syntax (e.g. `ECDHE+AESGCM`). Default: "
+        "Python's, which excludes weak ones. TLS 1.3 suites are not configurable.",
+    )
+    tls_min_version: str = setting(
+        "1.2",
+        "--tls-min-version",
+        parse=choice("1.2", "1.3"),
+        section="Server socket",
+        doc="Oldest TLS version accepted (1.0 and 1.1 are deprecated by RFC 8996).",
     )
 
     # -- workers -------------------------------------------------------------
@@ -459,6 +655,7 @@ class Config:
         parse=parse_seconds,
         section="Workers",
         metavar="SECONDS",
+        aliases=(Alias("--timeout-graceful-shutdown", "uvicorn", metavar="SECONDS"),),
         doc="How long a stopping or retiring worker may take to finish in-flight requests "
         "before it is killed.",
     )
@@ -476,6 +673,7 @@ class Config:
         parse=parse_count,
         section="Workers",
         metavar="N",
+        aliases=(Alias("--limit-max-requests", "uvicorn", metavar="N"),),
         doc="Replace a worker (gracefully) after it served N requests: at its Nth request "
         "it stops taking new ones (keep-alive answered with `Connection: close`) while "
         "its replacement boots. 0 disables.",
@@ -537,6 +735,7 @@ class Config:
         parse=parse_seconds,
         section="HTTP",
         metavar="SECONDS",
+        aliases=(Alias("--timeout-keep-alive", "uvicorn", metavar="SECONDS"),),
         doc="Close a keep-alive connection idle for this long (uvicorn's default; nginx "
         "uses 75). 0 disables keep-alive.",
     )
@@ -618,6 +817,7 @@ class Config:
         parse=parse_count,
         section="HTTP",
         metavar="N",
+        aliases=(Alias("--worker-connections", "gunicorn", metavar="N"),),
         doc="Most connections one worker holds; beyond it new requests get 503 with "
         "Retry-After. 0 means no limit.",
     )
@@ -634,6 +834,7 @@ class Config:
         parse=parse_ip_list,
         section="HTTP",
         metavar="IPS",
+        aliases=(Alias("--no-proxy-headers", "uvicorn", const=()),),
         doc="Comma-separated proxy addresses trusted to set X-Forwarded-For and "
         "X-Forwarded-Proto; `*` trusts all.",
     )
@@ -680,6 +881,10 @@ class Config:
         parse=parse_optional_str,
         section="Logging",
         metavar="FILE",
+        aliases=(
+            Alias("--access-log", "uvicorn", const="-"),
+            Alias("--no-access-log", "uvicorn", const=None),
+        ),
         doc="Access log file; `-` is stdout. Off unless given. Reopened on SIGUSR1.",
     )
     access_logformat: str = setting(
@@ -689,6 +894,15 @@ class Config:
         section="Logging",
         metavar="FORMAT",
         doc="gunicorn-compatible access log format; see docs/logging.md for the atoms.",
+    )
+    capture_output: bool = setting(
+        False,
+        "--capture-output",
+        parse=parse_bool,
+        section="Logging",
+        doc="Send what the app prints on stdout in the workers to the error log "
+        "(--error-logfile) instead of prefork's stdout, as gunicorn does; its stderr goes "
+        "there always.",
     )
 
     # -- metrics ---------------------------------------------------------------
@@ -882,6 +1096,16 @@ def validate(config: Config) -> Config:
         raise ConfigError("no application given: prefork APP, e.g. prefork app:application")
     if bool(config.certfile) != bool(config.keyfile):
         raise ConfigError("--certfile and --keyfile must be given together")
+    tls_only = {
+        "--ca-certs": config.ca_certs,
+        "--keyfile-password": config.keyfile_password,
+        "--ciphers": config.ciphers,
+        "--cert-reqs": config.cert_reqs != "none",
+    }
+    if not config.certfile and (needing := [flag for flag, v in tls_only.items() if v]):
+        raise ConfigError(f"{', '.join(needing)} need --certfile and --keyfile (TLS)")
+    if config.cert_reqs != "none" and not config.ca_certs:
+        raise ConfigError(f"--cert-reqs {config.cert_reqs} needs --ca-certs to verify against")
     if config.group and not config.user and os.geteuid() != 0:
         raise ConfigError("--group needs the master to run as root")
     if config.env_file:
@@ -908,6 +1132,8 @@ def as_toml(config: Config) -> str:
             lines.append(f"# config file read: {toml_value(value) if value else '(none)'}")
         elif value is None:
             lines.append(f"# {f.name} = (unset)")
+        elif f.name == "keyfile_password":
+            lines.append(f"# {f.name} = (set, not shown)")
         elif f.name == "umask":
             lines.append(f"{f.name} = 0o{value:03o}")
         else:

@@ -115,9 +115,12 @@ def load_app(config: Config) -> LoadedApp:
             raise AppImportError(
                 f"cannot change to --chdir {config.chdir!r}: {exc.strerror}"
             ) from None
-    app_dir = config.app_dir or os.getcwd()
-    if app_dir not in sys.path:
-        sys.path.insert(0, app_dir)
+    for pair in config.env:
+        key, _, value = pair.partition("=")
+        os.environ[key] = value
+    for directory in (*reversed(config.pythonpath), config.app_dir or os.getcwd()):
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
     app = resolve(config.app, config.factory)
     wanted = config.interface
     kind = detect(app) if wanted == "auto" else wanted

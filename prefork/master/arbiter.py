@@ -110,10 +110,6 @@ _HANDLED_SIGNALS: Final = (
 )
 
 
-def _stdout() -> int:
-    return 1  # workers' stdout goes to the master's
-
-
 def run(config: Config, cli_values: dict[str, Any]) -> int:
     """Serve until stopped; returns the master's exit status."""
     return Arbiter(config, cli_values).run()
@@ -220,6 +216,10 @@ class Arbiter:
         setproctitle.setproctitle(f"prefork: master{name}")
         self._loop()
         return self.exit_status
+
+    def _stdout_sink(self) -> int:
+        """Where workers' stdout goes: the master's, or the error log (--capture-output)."""
+        return logs.sink_fd() if self.config.capture_output else 1
 
     def _write_pidfile(self) -> None:
         path = self.config.pid
@@ -442,7 +442,9 @@ class Arbiter:
         worker_end.close()
         output.in_master()
         source = f"worker {slot}"
-        self._watch_output(OutputPipe(output.stdout_r, source, "stdout", self.ring, _stdout))
+        self._watch_output(
+            OutputPipe(output.stdout_r, source, "stdout", self.ring, self._stdout_sink)
+        )
         self._watch_output(OutputPipe(output.stderr_r, source, "stderr", self.ring, logs.sink_fd))
         handle = WorkerHandle(pid, slot, generation, master_end)
         with contextlib.suppress(psutil.Error):

@@ -1,0 +1,148 @@
+"""gunicorn's and uvicorn's flags that are not prefork settings: what each one gets.
+
+Flags that mean a prefork setting are aliases, declared with that setting in
+config.py.  The rest are here, as data the command line (cli.py) and the docs
+read: a flag whose concept prefork lacks is refused with one line saying
+what to use instead (exit status 2); a flag prefork has no need for (its
+behaviour is built in, or does not apply) is accepted with one warning line,
+or silently when the value asked for is what prefork does anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+Origin = Literal["gunicorn", "uvicorn", "gunicorn, uvicorn"]
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignFlag:
+    flags: tuple[str, ...]
+    origin: Origin
+    guidance: str  # what to do instead, or why it is not needed
+    refused: bool  # True: exit status 2; False: a warning, and ignored
+    takes_value: bool = True
+    # Values that ask for what prefork does anyway: accepted without a word
+    # ("" for a flag that takes no value).
+    built_in: tuple[str, ...] = ()
+
+    def message(self, flag: str) -> str:
+        if self.refused:
+            return f"{flag} is not supported: {self.guidance}"
+        return f"{flag} ignored: {self.guidance}"
+
+
+NO_DAEMON: Final = (
+    "prefork does not daemonize; run it under systemd (`prefork systemd-unit`), "
+    "a container or a process manager"
+)
+NO_RELOADER: Final = (
+    "no file-watching reloader yet; after a change run `prefork reload` (or send HUP), "
+    "which replaces the workers without dropping a request"
+)
+NO_STATSD: Final = "no StatsD client; worker counters are shown by `prefork status --json`"
+
+FOREIGN_FLAGS: Final[tuple[ForeignFlag, ...]] = (
+    ForeignFlag(("-D", "--daemon"), "gunicorn", NO_DAEMON, refused=True, takes_value=False),
+    ForeignFlag(("--reload",), "gunicorn, uvicorn", NO_RELOADER, refused=True, takes_value=False),
+    ForeignFlag(
+        ("--reload-dir", "--reload-include", "--reload-exclude", "--reload-delay"),
+        "uvicorn",
+        NO_RELOADER,
+        refused=True,
+    ),
+    ForeignFlag(("--reload-engine", "--reload-extra-file"), "gunicorn", NO_RELOADER, refused=True),
+    ForeignFlag(
+        ("--statsd-host", "--statsd-prefix", "--dogstatsd-tags"),
+        "gunicorn",
+        NO_STATSD,
+        refused=True,
+    ),
+    ForeignFlag(
+        ("--log-config", "--log-config-json"),
+        "gunicorn, uvicorn",
+        "no logging.config file support yet; use --log-level, --error-logfile, "
+        "--access-logfile and --access-logformat (docs/logging.md)",
+        refused=True,
+    ),
+    ForeignFlag(
+        ("--env-file",),
+        "uvicorn",
+        "no dotenv loading yet; pass variables with -e KEY=VALUE, or let systemd "
+        "(EnvironmentFile=) or the container runtime read the file",
+        refused=True,
+    ),
+    ForeignFlag(
+        ("--log-syslog", "--log-syslog-to", "--log-syslog-prefix", "--log-syslog-facility"),
+        "gunicorn",
+        "log to stderr (the default) and let journald or the container runtime collect it",
+        refused=True,
+    ),
+    ForeignFlag(
+        ("--paste", "--paster"),
+        "gunicorn",
+        "serve the WSGI callable directly: prefork module:application",
+        refused=True,
+    ),
+    ForeignFlag(
+        ("--spew",), "gunicorn", "use a debugger or py-spy", refused=True, takes_value=False
+    ),
+    ForeignFlag(
+        ("--worker-tmp-dir",),
+        "gunicorn",
+        "not needed: workers report their heartbeat over a socket, not a file",
+        refused=False,
+    ),
+    ForeignFlag(
+        ("--http",),
+        "uvicorn",
+        "prefork always parses HTTP with httptools",
+        refused=False,
+        built_in=("auto", "httptools"),
+    ),
+    ForeignFlag(
+        ("--loop",),
+        "uvicorn",
+        "prefork always runs uvloop",
+        refused=False,
+        built_in=("auto", "uvloop"),
+    ),
+    ForeignFlag(
+        ("--proxy-headers",),
+        "uvicorn",
+        "already the default: --forwarded-allow-ips names the peers whose X-Forwarded-* "
+        "headers are believed",
+        refused=False,
+        takes_value=False,
+        built_in=("",),
+    ),
+    ForeignFlag(
+        ("--initgroups",),
+        "gunicorn",
+        "already the default: --user always gets its supplementary groups",
+        refused=False,
+        takes_value=False,
+        built_in=("",),
+    ),
+    ForeignFlag(
+        ("--use-colors", "--no-use-colors"),
+        "uvicorn",
+        "the error log is plain text (gunicorn's format)",
+        refused=False,
+        takes_value=False,
+    ),
+    ForeignFlag(
+        ("--ssl-version",),
+        "gunicorn, uvicorn",
+        "use --tls-min-version 1.2 or 1.3",
+        refused=False,
+    ),
+    ForeignFlag(
+        ("--no-sendfile",),
+        "gunicorn",
+        "responses are written from memory; there is nothing to turn off",
+        refused=False,
+        takes_value=False,
+    ),
+)
