@@ -37,40 +37,35 @@ NO_DAEMON: Final = (
     "prefork does not daemonize; run it under systemd (`prefork systemd-unit`), "
     "a container or a process manager"
 )
-NO_RELOADER: Final = (
-    "no file-watching reloader yet; after a change run `prefork reload` (or send HUP), "
-    "which replaces the workers without dropping a request"
+NO_STATSD: Final = (
+    "no StatsD client; serve Prometheus metrics with --metrics-bind, or read "
+    "`prefork status --json`"
 )
-NO_STATSD: Final = "no StatsD client; worker counters are shown by `prefork status --json`"
 
 FOREIGN_FLAGS: Final[tuple[ForeignFlag, ...]] = (
     ForeignFlag(("-D", "--daemon"), "gunicorn", NO_DAEMON, refused=True, takes_value=False),
-    ForeignFlag(("--reload",), "gunicorn, uvicorn", NO_RELOADER, refused=True, takes_value=False),
     ForeignFlag(
-        ("--reload-dir", "--reload-include", "--reload-exclude", "--reload-delay"),
-        "uvicorn",
-        NO_RELOADER,
+        ("--reload-extra-file",),
+        "gunicorn",
+        "with --reload, watch more files with --reload-include GLOB (and --reload-dir DIR)",
         refused=True,
     ),
-    ForeignFlag(("--reload-engine", "--reload-extra-file"), "gunicorn", NO_RELOADER, refused=True),
+    ForeignFlag(
+        ("--reload-engine",),
+        "gunicorn",
+        "--reload uses watchfiles when installed, else polling",
+        refused=False,
+    ),
+    ForeignFlag(
+        ("--reload-delay",),
+        "uvicorn",
+        "--reload waits for a burst of changes to settle by itself",
+        refused=False,
+    ),
     ForeignFlag(
         ("--statsd-host", "--statsd-prefix", "--dogstatsd-tags"),
         "gunicorn",
         NO_STATSD,
-        refused=True,
-    ),
-    ForeignFlag(
-        ("--log-config", "--log-config-json"),
-        "gunicorn, uvicorn",
-        "no logging.config file support yet; use --log-level, --error-logfile, "
-        "--access-logfile and --access-logformat (docs/logging.md)",
-        refused=True,
-    ),
-    ForeignFlag(
-        ("--env-file",),
-        "uvicorn",
-        "no dotenv loading yet; pass variables with -e KEY=VALUE, or let systemd "
-        "(EnvironmentFile=) or the container runtime read the file",
         refused=True,
     ),
     ForeignFlag(

@@ -285,7 +285,9 @@ CERT_REQS: Final = ("none", "optional", "required")
 
 def parse_cert_reqs(value: Any) -> str:
     """none, optional or required; gunicorn's and uvicorn's 0/1/2 (ssl.CERT_*) too."""
-    text = str(value).strip().lower()
+    # ssl.CERT_REQUIRED in a gunicorn.conf.py is an IntEnum: its str() is no number.
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    text = str(int(value)) if integer else str(value).strip().lower()
     if text.isdigit() and int(text) < len(CERT_REQS):
         return CERT_REQS[int(text)]
     if text in CERT_REQS:
@@ -460,8 +462,10 @@ class Config:
         parse=parse_optional_str,
         section="Application",
         metavar="FILE",
-        doc="Config file (TOML). Default: ./prefork.toml if present, else the "
-        "[tool.prefork] table of ./pyproject.toml.",
+        doc="Config file: TOML, or Python (a gunicorn.conf.py: module-level names are "
+        "settings, gunicorn's names included, and functions named like gunicorn's server "
+        "hooks are hooks; see docs/migrating.md). Default: ./prefork.toml if present, else "
+        "the [tool.prefork] table of ./pyproject.toml.",
     )
 
     env_file: str | None = setting(
@@ -863,6 +867,7 @@ class Config:
         parse=parse_optional_str,
         section="Logging",
         metavar="FILE",
+        aliases=(Alias("--log-config-json", "gunicorn", metavar="FILE"),),
         doc="A logging configuration applied after prefork's own: dictConfig as JSON, "
         "TOML or YAML, or gunicorn's INI (fileConfig). See docs/logging.md.",
     )
@@ -972,8 +977,16 @@ class Config:
         "$XDG_RUNTIME_DIR/prefork/NAME.sock, else /tmp/prefork-UID/NAME.sock.",
     )
 
+    # -- not settings: what a Python config file brought besides them ----------
+    # Server hooks by name (prefork/hooks.py); only a Python config file sets them.
+    hooks: Mapping[str, Callable[..., Any]] = field(default_factory=dict, compare=False)
+    # One-line notes about the file (gunicorn settings it set that prefork lacks).
+    file_warnings: tuple[str, ...] = field(default=(), compare=False)
 
-SETTINGS: Final[tuple[dataclasses.Field[Any], ...]] = dataclasses.fields(Config)
+
+SETTINGS: Final[tuple[dataclasses.Field[Any], ...]] = tuple(
+    f for f in dataclasses.fields(Config) if "setting" in f.metadata
+)
 NAMES: Final = frozenset(f.name for f in SETTINGS)
 
 
@@ -1033,7 +1046,24 @@ def find_config_file(explicit: str | None, cwd: Path) -> tuple[Path, bool] | Non
     return None
 
 
+def _from_python_file(path: Path) -> dict[str, Any]:
+    from prefork import pyconfig
+    from prefork.hooks import HOOK_NAMES
+
+    raw, hooks, unsupported = pyconfig.read(path, NAMES, HOOK_NAMES)
+    values = {name: _parse(name, value, f"{path}: {name}") for name, value in raw.items()}
+    values["hooks"] = hooks
+    if unsupported:
+        values["file_warnings"] = (
+            f"{path}: ignored, no prefork equivalent (see docs/migrating.md): "
+            + ", ".join(unsupported),
+        )
+    return values
+
+
 def _from_file(path: Path, is_pyproject: bool) -> dict[str, Any]:
+    if path.suffix == ".py":
+        return _from_python_file(path)
     import tomllib  # only when there is a file: keeps workers and the master lighter
 
     try:
@@ -1126,6 +1156,8 @@ def as_toml(config: Config) -> str:
     same Config.  Unset settings and the file that was read are comments.
     """
     lines = []
+    if config.hooks:
+        lines.append(f"# server hooks (from the config file): {', '.join(sorted(config.hooks))}")
     for f in SETTINGS:
         value = getattr(config, f.name)
         if f.name == "config":

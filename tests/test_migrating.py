@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,29 @@ def test_migrating_md_covers_every_foreign_flag_and_alias() -> None:
     flags += [flag for foreign in compat.FOREIGN_FLAGS for flag in foreign.flags]
     for flag in flags:
         assert re.search(rf"`{re.escape(flag)}[` =]", text), flag
+
+
+def test_capture_output_sends_what_the_app_prints_to_the_error_log(tmp_path: Path) -> None:
+    (tmp_path / "chatty.py").write_text(
+        "import sys\n"
+        "def application(environ, start_response):\n"
+        "    print('printed by the app')\n"
+        "    print('written to stderr', file=sys.stderr, flush=True)\n"
+        "    sys.stdout.flush()\n"
+        "    start_response('200 OK', [])\n"
+        "    return [b'ok']\n"
+    )
+    error_log = tmp_path / "error.log"
+    args = ("--pythonpath", str(tmp_path), "--error-logfile", str(error_log), "--capture-output")
+    with run_server("chatty:application", *args, wait_ready=False) as server:
+        deadline = time.monotonic() + 30
+        while "Ready:" not in (error_log.read_text() if error_log.exists() else ""):
+            assert time.monotonic() < deadline, server.log
+            time.sleep(0.05)
+        url = re.search(r"Listening at: (\S+)", error_log.read_text())
+        assert url is not None
+        assert httpx.get(url[1], timeout=10).text == "ok"
+        while "written to stderr" not in error_log.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert "printed by the app" in error_log.read_text()

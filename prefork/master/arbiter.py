@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import psutil
 import setproctitle
 
-from prefork import __version__, logs, systemd, tls
+from prefork import __version__, hooks, logs, systemd, tls
 from prefork import config as config_mod
 from prefork.channel import Channel, Message
 from prefork.config import Config
@@ -130,6 +130,7 @@ class Arbiter:
         self.listeners: list[Listener] = []
         self.loaded: LoadedApp | None = None
         self.tls: ssl.SSLContext | None = None  # built once per config (tls.py)
+        self.hooks = hooks.MasterHooks(self)
         self.selector = selectors.DefaultSelector()
         self.signals: deque[int] = deque()
         self.wake_r = self.wake_w = -1
@@ -175,6 +176,9 @@ class Arbiter:
         logs.LOGGER.addHandler(RingHandler(self.ring, logs.formatter(config)))
         os.umask(config.umask)
         log.info("Starting prefork %s", __version__)
+        for warning in config.file_warnings:
+            log.warning("%s", warning)
+        self.hooks("on_starting")
         old_master = os.environ.pop(OLD_MASTER_ENV, "")
         if old_master.isdigit() and int(old_master) == os.getppid():
             self.old_master = int(old_master)
@@ -190,6 +194,7 @@ class Arbiter:
         try:
             return self._serve(how)
         finally:
+            self.hooks("on_exit")
             self._cleanup()
 
     def _serve(self, how: str) -> int:
@@ -214,6 +219,7 @@ class Arbiter:
             self._open_endpoint(config.metrics_bind)
         name = f" [{config.name}]" if config.name else ""
         setproctitle.setproctitle(f"prefork: master{name}")
+        self.hooks("when_ready")
         self._loop()
         return self.exit_status
 
@@ -434,11 +440,13 @@ class Arbiter:
         # A signal sent to the new pid before the worker replaced the master's
         # handlers would run the master's handler in the child and be lost;
         # blocked, it stays pending until the worker unblocks it (worker/main.py).
+        info = self.hooks.pre_fork(slot, generation)
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
         pid = os.fork()
         if pid == 0:  # the worker; never returns
-            self._in_child(worker_end, master_end, output, slot, generation)
+            self._in_child(worker_end, master_end, output, slot, generation, info)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        self.hooks.forked(info, pid)
         worker_end.close()
         output.in_master()
         source = f"worker {slot}"
@@ -474,6 +482,7 @@ class Arbiter:
         output: WorkerOutput,
         slot: int,
         generation: int,
+        info: hooks.WorkerInfo,
     ) -> NoReturn:
         try:
             stdout_fd = output.in_child()
@@ -497,6 +506,7 @@ class Arbiter:
             signal.set_wakeup_fd(-1)
             os.close(self.wake_r)
             os.close(self.wake_w)
+            worker_hooks = self.hooks.post_fork(info)
             # Imported here, after fork: the worker's event loop, HTTP engine
             # and their dependencies never weigh on the master (RSS <= 20 MiB).
             from prefork.worker import main as worker_main
@@ -512,6 +522,7 @@ class Arbiter:
                     loaded=self.loaded,
                     stdout_fd=stdout_fd,
                     tls=self.tls,
+                    hooks=worker_hooks,
                 )
             )
         finally:
@@ -630,6 +641,7 @@ class Arbiter:
         handle.channel.close()
         del self.workers[handle.pid]
         self.metrics_totals.exited(handle.pid)
+        self.hooks.child_exit(handle.pid)
         was = handle.state
         handle.move(WorkerState.EXITED)
         how = health.describe_exit(status, handle.killed_for)
@@ -894,11 +906,12 @@ class Arbiter:
             count = 1
         if count != self.target:
             log.info("Scaling: %d -> %d workers", self.target, count)
-        self.target = count
+        old, self.target = self.target, count
         self.scaled_to = count
         if self.reload is not None:
             self.reload.old_target = count  # a failed reload must not undo it
         self.slots.clear_errors()
+        self.hooks.nworkers_changed(count, old)
 
     def request_reload(self, reason: str) -> str:
         """Start a rolling reload (or queue one); returns what happened, for the caller."""
@@ -957,7 +970,11 @@ class Arbiter:
         self.config = new_config
         self.tls = new_tls
         self.generation = generation
-        self.target = target
+        old_target, self.target = self.target, target
+        for warning in new_config.file_warnings:
+            log.warning("%s", warning)
+        self.hooks("on_reload")
+        self.hooks.nworkers_changed(target, old_target)
         log.info(
             "Reloading (%s): generation %d, %d workers (%s), batch %d",
             reason,
@@ -1069,6 +1086,7 @@ class Arbiter:
                 os.chdir(self.start_cwd)
                 for fd in fds:
                     os.set_inheritable(fd, True)
+                self.hooks("pre_exec")
                 os.execve(sys.executable, argv, env)
             finally:
                 os._exit(127)

@@ -56,6 +56,7 @@ from prefork.worker.memory import CHECK_INTERVAL, HARD_FACTOR, MemoryGuard, Proc
 if TYPE_CHECKING:
     import ssl
 
+    from prefork.hooks import WorkerHooks
     from prefork.http.server import HttpServer
     from prefork.loader import LoadedApp
 
@@ -93,6 +94,7 @@ class WorkerSpec:
     # the master (prefork/master/output.py).
     stdout_fd: int = 1
     tls: ssl.SSLContext | None = None  # built by the master (tls.py)
+    hooks: WorkerHooks | None = None  # server hooks (hooks.py)
 
 
 def run(spec: WorkerSpec) -> NoReturn:
@@ -104,6 +106,8 @@ def run(spec: WorkerSpec) -> NoReturn:
     except BaseException:
         log.exception("Worker %d crashed", spec.slot)
     finally:
+        if spec.hooks is not None:
+            spec.hooks.worker_exit()
         for handler in log.handlers:
             handler.flush()
         sys.stdout.flush()
@@ -185,6 +189,8 @@ def _run(spec: WorkerSpec) -> int:
             loaded = load_app(config)
         except AppImportError as exc:
             return _fail(spec, EXIT_IMPORT, str(exc))
+    if spec.hooks is not None:
+        loaded = spec.hooks.post_worker_init(loaded)
     spec.channel.send(
         {
             "t": "booted",
@@ -225,6 +231,11 @@ class _Worker:
             self.stop.set_result(how)
         elif how == "now" and self.server is not None:
             self.server.abort()  # a second, harder request while draining
+
+    def fast_stop(self) -> None:  # SIGINT, SIGQUIT
+        if self.spec.hooks is not None:
+            self.spec.hooks.worker_int()
+        self.request_stop("now")
 
     def on_channel(self) -> None:
         _, eof = self.spec.channel.receive()
@@ -327,8 +338,8 @@ async def _serve(
     config = spec.config
     worker = _Worker(spec, loop)
     loop.add_signal_handler(signal.SIGTERM, worker.request_stop, "drain")
-    loop.add_signal_handler(signal.SIGQUIT, worker.request_stop, "now")
-    loop.add_signal_handler(signal.SIGINT, worker.request_stop, "now")
+    loop.add_signal_handler(signal.SIGQUIT, worker.fast_stop)
+    loop.add_signal_handler(signal.SIGINT, worker.fast_stop)
     loop.add_signal_handler(signal.SIGUSR1, worker.reopen_logs)
     loop.add_reader(spec.channel.fileno(), worker.on_channel)
 
