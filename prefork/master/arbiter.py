@@ -131,6 +131,7 @@ class Arbiter:
         self.loaded: LoadedApp | None = None
         self.tls: ssl.SSLContext | None = None  # built once per config (tls.py)
         self.hooks = hooks.MasterHooks(self)
+        self.notifier = systemd.Notifier()
         self.selector = selectors.DefaultSelector()
         self.signals: deque[int] = deque()
         self.wake_r = self.wake_w = -1
@@ -385,6 +386,7 @@ class Arbiter:
         respawn = self.slots.next_spawn(now)
         if respawn is not None:
             wait = min(wait, respawn - now)
+        wait = min(wait, self.notifier.next_due(now))
         return max(0.0, wait)
 
     def _dispatch(self, signum: int) -> None:
@@ -794,6 +796,10 @@ class Arbiter:
         config = self.config
         if self.endpoint is not None:
             self.endpoint.sweep(now)
+        booting = not self.initial_ready or self.reload is not None
+        errored = any(record.errored for record in self.slots.records.values())
+        healthy = not errored and not self.stop_mode
+        self.notifier.tick(now, booting and healthy, self._snapshot)
         for handle in list(self.workers.values()):
             if handle.kill_at is not None and now >= handle.kill_at:
                 log.warning("%s: %s; sending SIGKILL", handle.name, handle.kill_why)
@@ -945,7 +951,7 @@ class Arbiter:
                 logs.configure(self.config)
                 self._record_reload(False, self.generation, f"config: {exc}", time.time())
                 return f"failed: {exc}"
-        systemd.notify("RELOADING=1\n" + systemd.status_message("reloading"))
+        systemd.notify(systemd.reloading_message("reloading"))
         self.slots.clear_errors()  # new code: errored slots may try again
         self.last_generation += 1
         generation = self.last_generation
@@ -1078,7 +1084,7 @@ class Arbiter:
         env[INHERIT_ENV] = ",".join(map(str, fds))
         env[OLD_MASTER_ENV] = str(os.getpid())
         argv = [sys.executable, "-m", "prefork", *self.argv]
-        systemd.notify("RELOADING=1\n" + systemd.status_message("starting a new master"))
+        systemd.notify(systemd.reloading_message("starting a new master"))
         pid = os.fork()
         if pid == 0:
             try:
@@ -1160,6 +1166,16 @@ class Arbiter:
             "workers": workers,
             "idle_slots": idle_slots,
         }
+
+    def _snapshot(self) -> systemd.Snapshot:
+        workers = self.workers.values()
+        return systemd.Snapshot(
+            state=self._state_word(),
+            ready=sum(1 for w in workers if w.state is WorkerState.READY),
+            target=self.target,
+            requests=sum(w.counters.get("requests", 0) for w in workers),
+            last_reload=self.last_reload,
+        )
 
     def _state_word(self) -> str:
         if self.stop_mode:
