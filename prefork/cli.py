@@ -20,6 +20,7 @@ from prefork import __version__, compat, config, mistyped
 from prefork.errors import EXIT_USAGE, ConfigError, PreforkError
 
 CONTROL_COMMANDS = ("status", "top", "reload", "scale", "stop", "logs")
+UNIT_COMMAND = "systemd-unit"
 
 DESCRIPTION = """\
 Serve a WSGI or ASGI application with a supervised pool of worker processes.
@@ -47,6 +48,10 @@ signals (to the master):
 
 control commands:
   prefork status|top|reload|scale N|stop|logs   (see docs/cli.md)
+
+systemd:
+  prefork systemd-unit APP [options] [--socket] [--install]
+             print (or install) a systemd service unit running APP with these options
 
 exit status:
   0 clean stop   1 runtime error   2 bad usage or config
@@ -181,8 +186,11 @@ def _flag_type(name: str, parse: config.Parser) -> Any:
     return convert
 
 
-def parse_serve_args(argv: Sequence[str]) -> tuple[dict[str, Any], argparse.Namespace]:
-    parser = build_parser()
+def parse_serve_args(
+    argv: Sequence[str], parser: argparse.ArgumentParser | None = None
+) -> tuple[dict[str, Any], argparse.Namespace]:
+    """The settings given on the command line, parsed, and the whole namespace."""
+    parser = parser or build_parser()
     namespace = parser.parse_args(argv)
     given = vars(namespace)
     values = {k: v for k, v in given.items() if k in config.NAMES}
@@ -210,6 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from prefork.control.client import main as control_main
 
         return control_main(args)
+    if args and args[0] == UNIT_COMMAND:
+        from prefork.systemd_unit import main as unit_main
+
+        return unit_main(args[1:])
     cli_values, namespace = parse_serve_args(args)
     try:
         settings = config.load(cli_values)

@@ -1133,7 +1133,7 @@ def validate(config: Config) -> Config:
         "--cert-reqs": config.cert_reqs != "none",
     }
     if not config.certfile and (needing := [flag for flag, v in tls_only.items() if v]):
-        raise ConfigError(f"{', '.join(needing)} need --certfile and --keyfile (TLS)")
+        raise ConfigError(f"{', '.join(needing)}: only with --certfile and --keyfile (TLS)")
     if config.cert_reqs != "none" and not config.ca_certs:
         raise ConfigError(f"--cert-reqs {config.cert_reqs} needs --ca-certs to verify against")
     if config.group and not config.user and os.geteuid() != 0:
