@@ -13,7 +13,8 @@ that is then true.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 from prefork.config import Config
 from prefork.errors import ConfigError
@@ -31,8 +32,11 @@ def server_context(config: Config) -> ssl.SSLContext | None:
     files = [("--certfile", config.certfile), ("--keyfile", config.keyfile)]
     if config.ca_certs:
         files.append(("--ca-certs", config.ca_certs))
-    for flag, path in files:
-        _check_readable(flag, path)
+    contents = {flag: _read(flag, path) for flag, path in files}
+    # An encrypted key without a password would make OpenSSL prompt on the terminal.
+    encrypted = b"ENCRYPTED" in contents["--keyfile"]
+    if encrypted and not config.keyfile_password:
+        raise ConfigError(f"TLS: --keyfile {config.keyfile} is encrypted: give --keyfile-password")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = (
         ssl.TLSVersion.TLSv1_3 if config.tls_min_version == "1.3" else ssl.TLSVersion.TLSv1_2
@@ -43,10 +47,13 @@ def server_context(config: Config) -> ssl.SSLContext | None:
     try:
         context.load_cert_chain(config.certfile, config.keyfile, config.keyfile_password)
     except (OSError, ssl.SSLError) as exc:
-        hint = " or wrong --keyfile-password" if "bad decrypt" in str(exc) else ""
+        if encrypted:
+            raise ConfigError(
+                f"TLS: --keyfile {config.keyfile}: wrong --keyfile-password"
+            ) from None
         raise ConfigError(
             f"TLS: --certfile {config.certfile} and --keyfile {config.keyfile} are not a "
-            f"PEM certificate and its private key{hint} ({exc})"
+            f"PEM certificate and its private key ({exc})"
         ) from None
     if config.ciphers:
         try:
@@ -68,11 +75,112 @@ def server_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
-def _check_readable(flag: str, path: str) -> None:
+def _read(flag: str, path: str) -> bytes:
     # load_cert_chain's errors name no file ("No such file or directory"), so
-    # each file is opened here first to say which one is wrong.
+    # each file is read here first to say which one is wrong.
     try:
-        with open(path, "rb"):
-            pass
+        with open(path, "rb") as fh:
+            return fh.read()
     except OSError as exc:
         raise ConfigError(f"TLS: {flag} {path}: {exc.strerror or exc}") from None
+
+
+# -- what the application learns about a TLS connection --------------------------------
+
+# RFC 4514 short names for the attribute types Python's getpeercert() spells out.
+_SHORT_NAMES: Final = {
+    "commonName": "CN",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "stateOrProvinceName": "ST",
+    "localityName": "L",
+    "streetAddress": "STREET",
+    "domainComponent": "DC",
+    "userId": "UID",
+}
+_VERSIONS: Final = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+_cipher_ids: dict[str, int] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class PeerTLS:
+    """One TLS connection, as the ASGI `tls` extension and WSGI's SSL_* keys describe it."""
+
+    version: str  # "TLSv1.3"
+    cipher: str  # OpenSSL's name, e.g. "TLS_AES_256_GCM_SHA384"
+    cipher_id: int | None  # the IANA number (ASGI's cipher_suite)
+    client_cert: str | None  # PEM, when the client sent a (verified) certificate
+    client_subject: str | None  # RFC 4514: "CN=alice,O=Example"
+    client_issuer: str | None
+    client_serial: str | None  # hex, as mod_ssl's SSL_CLIENT_M_SERIAL
+
+
+def _rfc4514(name: Any) -> str:
+    # getpeercert() lists RDNs from the root down; RFC 4514 writes them leaf first.
+    parts = []
+    for rdn in reversed(name):
+        attrs = [f"{_SHORT_NAMES.get(key, key)}={_escape_dn(value)}" for key, value in rdn]
+        parts.append("+".join(attrs))
+    return ",".join(parts)
+
+
+def _escape_dn(value: str) -> str:
+    escaped = "".join("\\" + ch if ch in ',+"\\<>;=' else ch for ch in value)
+    if escaped[:1] in (" ", "#"):
+        escaped = "\\" + escaped
+    if escaped.endswith(" ") and not escaped.endswith("\\ "):
+        escaped = escaped[:-1] + "\\ "
+    return escaped
+
+
+def peer_details(transport: Any) -> PeerTLS | None:
+    """The TLS details of an accepted connection; None for plain TCP or a unix socket."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    import ssl
+
+    name, _, _ = ssl_object.cipher() or ("", "", 0)
+    if not _cipher_ids:
+        # IANA numbers are the low 16 bits of OpenSSL's cipher ids.
+        _cipher_ids.update({c["name"]: c["id"] & 0xFFFF for c in ssl_object.context.get_ciphers()})
+    der = ssl_object.getpeercert(binary_form=True)
+    cert = ssl_object.getpeercert() if der else None
+    return PeerTLS(
+        version=ssl_object.version() or "",
+        cipher=name,
+        cipher_id=_cipher_ids.get(name),
+        client_cert=ssl.DER_cert_to_PEM_cert(der) if der else None,
+        client_subject=_rfc4514(cert["subject"]) if cert else None,
+        client_issuer=_rfc4514(cert["issuer"]) if cert else None,
+        client_serial=cert.get("serialNumber") if cert else None,
+    )
+
+
+def asgi_extension(peer: PeerTLS) -> dict[str, Any]:
+    """The ASGI `tls` extension (asgiref's TLS extension spec)."""
+    return {
+        "server_cert": None,  # not kept by the worker; the spec allows None
+        "client_cert_chain": [peer.client_cert] if peer.client_cert else [],
+        "client_cert_name": peer.client_subject,
+        "client_cert_error": None,  # a failed verification fails the handshake itself
+        "tls_version": _VERSIONS.get(peer.version),
+        "cipher_suite": peer.cipher_id,
+    }
+
+
+def wsgi_environ(peer: PeerTLS) -> dict[str, str]:
+    """mod_ssl's environ keys, which Django, Flask and WSGI middleware already read."""
+    environ = {
+        "HTTPS": "on",
+        "SSL_PROTOCOL": peer.version,
+        "SSL_CIPHER": peer.cipher,
+        "SSL_CLIENT_VERIFY": "SUCCESS" if peer.client_cert else "NONE",
+    }
+    if peer.client_cert:
+        environ["SSL_CLIENT_CERT"] = peer.client_cert
+        environ["SSL_CLIENT_S_DN"] = peer.client_subject or ""
+        environ["SSL_CLIENT_I_DN"] = peer.client_issuer or ""
+        environ["SSL_CLIENT_M_SERIAL"] = peer.client_serial or ""
+    return environ

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import ssl
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -88,3 +90,109 @@ def test_without_tls_a_unix_socket_is_http(tmp_path: Path) -> None:
         transport = httpx.HTTPTransport(uds=str(path))
         with httpx.Client(transport=transport, timeout=10) as client:
             assert json.loads(client.get("http://localhost/").text)["scheme"] == "http"
+
+
+def tls_args(certs: Certs, *extra: str) -> tuple[str, ...]:
+    return ("--certfile", str(certs.server_cert), "--keyfile", str(certs.server_key), *extra)
+
+
+def client_context(certs: Certs, with_cert: bool = True) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(certs.ca))
+    if with_cert:
+        context.load_cert_chain(str(certs.client_cert), str(certs.client_key))
+    return context
+
+
+def test_mutual_tls_wsgi_environ_has_the_client_certificate(certs: Certs) -> None:
+    args = tls_args(certs, "--ca-certs", str(certs.ca), "--cert-reqs", "required")
+    with run_server(WSGI, *args) as server:
+        with httpx.Client(verify=client_context(certs), timeout=10) as client:
+            seen = json.loads(client.get(server.url).text)
+        assert seen["scheme"] == "https"
+        assert seen["SSL_CLIENT_VERIFY"] == "SUCCESS"
+        assert seen["SSL_CLIENT_S_DN"] == "CN=test-client,O=prefork-tests"
+        assert seen["SSL_CLIENT_I_DN"] == "CN=prefork test CA"
+        assert seen["SSL_CLIENT_CERT"].startswith("-----BEGIN CERTIFICATE-----")
+        assert seen["SSL_CLIENT_CERT"].split() == certs.client_cert.read_text().split()
+        assert re.fullmatch(r"[0-9A-F]+", seen["SSL_CLIENT_M_SERIAL"])
+        assert seen["SSL_PROTOCOL"] == "TLSv1.3"
+        # Without a certificate the handshake itself is refused.
+        client = httpx.Client(verify=client_context(certs, with_cert=False), timeout=10)
+        with client, pytest.raises(httpx.HTTPError):
+            client.get(server.url)
+
+
+def test_mutual_tls_asgi_tls_extension(certs: Certs) -> None:
+    args = tls_args(certs, "--ssl-ca-certs", str(certs.ca), "--ssl-cert-reqs", "1")
+    with run_server(ASGI, *args) as server:
+        with httpx.Client(verify=client_context(certs), timeout=10) as client:
+            tls = json.loads(client.get(server.url).text)["tls"]
+        assert tls["client_cert_name"] == "CN=test-client,O=prefork-tests"
+        assert len(tls["client_cert_chain"]) == 1
+        assert tls["client_cert_chain"][0].startswith("-----BEGIN CERTIFICATE-----")
+        assert tls["client_cert_error"] is None
+        assert tls["tls_version"] == 0x0304
+        assert tls["cipher_suite"] in (0x1301, 0x1302, 0x1303)  # the TLS 1.3 suites
+        # --cert-reqs optional (uvicorn's 1): a client without a certificate is served.
+        with httpx.Client(verify=client_context(certs, with_cert=False), timeout=10) as client:
+            assert json.loads(client.get(server.url).text)["tls"]["client_cert_name"] is None
+
+
+def test_plain_tls_connection_details(certs: Certs) -> None:
+    with run_server(WSGI, *tls_args(certs, "--tls-min-version", "1.3")) as server:
+        with httpx.Client(verify=client_context(certs, with_cert=False), timeout=10) as client:
+            seen = json.loads(client.get(server.url).text)
+        assert seen["SSL_CLIENT_VERIFY"] == "NONE"
+        assert "SSL_CLIENT_CERT" not in seen
+        # A client that stops at TLS 1.2 is refused by --tls-min-version 1.3.
+        old = client_context(certs, with_cert=False)
+        old.maximum_version = ssl.TLSVersion.TLSv1_2
+        with httpx.Client(verify=old, timeout=10) as client, pytest.raises(httpx.HTTPError):
+            client.get(server.url)
+        # ALPN: a client offering h2 is told http/1.1.
+        alpn = client_context(certs, with_cert=False)
+        alpn.set_alpn_protocols(["h2", "http/1.1"])
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with raw, alpn.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
+            assert tls_sock.selected_alpn_protocol() == "http/1.1"
+
+
+def test_encrypted_key_with_password(certs: Certs, tmp_path: Path) -> None:
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(certs.server_key), "-aes256", "-passout", "pass:s3cret",
+         "-out", str(encrypted)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    args = ("--certfile", str(certs.server_cert), "--keyfile", str(encrypted))
+    client = httpx.Client(verify=client_context(certs, with_cert=False), timeout=10)
+    with client, run_server(WSGI, *args, env={"PREFORK_KEYFILE_PASSWORD": "s3cret"}) as server:
+        assert client.get(server.url).status_code == 200
+    result = run(WSGI, *args, "--keyfile-password", "wrong", "--check-config", cwd=ROOT)
+    assert result.returncode == 2
+    assert f"TLS: --keyfile {encrypted}: wrong --keyfile-password" in result.stderr
+    # Without a password OpenSSL would prompt on the terminal: refused instead.
+    result = run(WSGI, *args, "--check-config", cwd=ROOT)
+    assert result.returncode == 2
+    assert f"TLS: --keyfile {encrypted} is encrypted: give --keyfile-password" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--ciphers", "NO-SUCH-CIPHER"), "--ciphers 'NO-SUCH-CIPHER' selects no cipher"),
+        (("--ca-certs", "/nonexistent/ca.pem"), "TLS: --ca-certs /nonexistent/ca.pem: No such"),
+        (("--cert-reqs", "required"), "--cert-reqs required needs --ca-certs"),
+    ],
+)
+def test_bad_tls_options_are_one_line(certs: Certs, extra: tuple[str, ...], message: str) -> None:
+    result = run(WSGI, *tls_args(certs, *extra), "--check-config", cwd=ROOT)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_tls_options_without_a_certificate_are_refused() -> None:
+    result = run(WSGI, "--ca-certs", "ca.pem", "--check-config", cwd=ROOT)
+    assert result.returncode == 2
+    assert "--ca-certs: only with --certfile and --keyfile (TLS)" in result.stderr

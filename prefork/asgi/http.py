@@ -23,6 +23,7 @@ from prefork.asgi.types import Message
 from prefork.http import response
 from prefork.http.exchange import Exchange, split_target
 from prefork.http.response import CHUNKED_END, CONTINUE_100, InvalidResponseHeader
+from prefork.tls import asgi_extension, peer_details
 
 LOGGER: Final = logging.getLogger("prefork")
 
@@ -92,6 +93,10 @@ class ASGIExchange(Exchange):
         path = raw_path.decode("ascii") if b"%" not in raw_path else _decode(raw_path)
         root_path = state.config.root_path
         method = self.method
+        extensions = conn.adapter_cache
+        if extensions is None:  # once per connection
+            peer = peer_details(conn.transport)
+            extensions = conn.adapter_cache = {"tls": asgi_extension(peer)} if peer else {}
         return {
             "type": "http",
             "asgi": _ASGI,
@@ -106,6 +111,7 @@ class ASGIExchange(Exchange):
             "query_string": query,
             "headers": self.headers,
             "state": state.app_state.copy(),
+            "extensions": extensions,
         }
 
     async def run(self) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import unquote_to_bytes
 from prefork.config import Config
 from prefork.http import exchange
 from prefork.http.response import SERVER_SOFTWARE
+from prefork.tls import PeerTLS, wsgi_environ
 from prefork.wsgi.file_wrapper import FileWrapper
 
 _KEY_CACHE_MAX: Final = 1024
@@ -44,9 +45,12 @@ def connection_environ(
     template: dict[str, Any],
     sockname: tuple[str, int] | None,
     client: tuple[str, int] | None,
+    peer: PeerTLS | None = None,
 ) -> dict[str, Any]:
     """The environ keys shared by every request of one connection."""
     environ = template.copy()
+    if peer is not None:
+        environ.update(wsgi_environ(peer))
     environ["SERVER_NAME"] = sockname[0] if sockname else "localhost"
     environ["SERVER_PORT"] = str(sockname[1]) if sockname else "80"
     # A unix socket peer has no address; it is local by definition.

@@ -18,6 +18,7 @@ from typing import Any, Final
 from prefork.http import response
 from prefork.http.exchange import Exchange
 from prefork.http.response import InvalidResponseHeader
+from prefork.tls import peer_details
 from prefork.wsgi import environ as wsgi_environ
 
 LOGGER: Final = logging.getLogger("prefork")
@@ -78,7 +79,7 @@ class WSGIExchange(Exchange):
         base: dict[str, Any] | None = conn.adapter_cache
         if base is None:
             base = conn.adapter_cache = wsgi_environ.connection_environ(
-                conn.state.wsgi_template, conn.sockname, conn.client
+                conn.state.wsgi_template, conn.sockname, conn.client, peer_details(conn.transport)
             )
         path, query = wsgi_environ.split_target(self.target)
         method = self.method
