@@ -19,8 +19,8 @@ import pytest
 
 from prefork import compat, config
 from prefork.errors import EXIT_OK
+from tests.integration.test_cli import one_line_error, run
 from tests.server import ROOT, run_server
-from tests.test_cli import one_line_error, run
 
 WORKS: list[tuple[str, dict[str, Any]]] = [
     (

@@ -78,12 +78,6 @@ def test_watchdog_pings_when_systemd_asks(notify_socket: tuple[socket.socket, st
         assert time.monotonic() - start < 5
 
 
-def test_no_watchdog_for_another_pid(notify_socket: tuple[socket.socket, str]) -> None:
-    assert systemd.watchdog_interval({"WATCHDOG_USEC": "4000000", "WATCHDOG_PID": "1"}) is None
-    assert systemd.watchdog_interval({"WATCHDOG_USEC": "4000000"}) == 2.0
-    assert systemd.watchdog_interval({}) is None
-
-
 def test_slow_boot_extends_the_start_timeout(notify_socket: tuple[socket.socket, str]) -> None:
     sock, path = notify_socket
     env = {"NOTIFY_SOCKET": path, "SLOW_BOOT_SECONDS": "3"}

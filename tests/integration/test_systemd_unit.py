@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from prefork import config
-from prefork.systemd_unit import systemd_quote
 from tests.server import ROOT, prefork_command, start_server, stop_server
 
 APP = "tests.apps.proc_app:wsgi"
@@ -114,22 +113,6 @@ def test_the_generated_units_serve_through_socket_activation(tmp_path: Path) -> 
         server.wait_for_log(r"Ready: 2 workers serving")
     finally:
         stop_server(server)
-
-
-@pytest.mark.parametrize(
-    ("arg", "word"),
-    [
-        ("plain", "plain"),
-        ("with space", '"with space"'),
-        ("100%", "100%%"),
-        ("$HOME", "$$HOME"),
-        ('say "hi"', '"say \\"hi\\""'),
-        ("", '""'),
-        (";", '";"'),
-    ],
-)
-def test_exec_start_words_are_quoted_for_systemd(arg: str, word: str) -> None:
-    assert systemd_quote(arg) == word
 
 
 def test_port_zero_cannot_be_socket_activated(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ import json
 import re
 
 from prefork.errors import EXIT_OK
+from tests.integration.test_cli import run
 from tests.server import ROOT
-from tests.test_cli import run
 
 DOCKERFILE = ROOT / "Dockerfile"
 DEPLOYMENT = ROOT / "examples/kubernetes/deployment.yaml"

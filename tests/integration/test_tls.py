@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.test_cli import run
 from tests.server import ROOT, run_server
-from tests.test_cli import run
 from tests.tls_certs import Certs, make_certs
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
