@@ -35,7 +35,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from prefork import logs
@@ -182,8 +182,6 @@ class WorkerHooks:
         call(worker.cfg, "post_worker_init", worker)
         hooks = worker.cfg.hooks
         if loaded.interface == "wsgi" and ("pre_request" in hooks or "post_request" in hooks):
-            from dataclasses import replace
-
             return replace(loaded, app=_RequestHooks(loaded.app, worker))
         return loaded
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import socket
@@ -17,9 +18,10 @@ WSGI = "tests.apps.proc_app:wsgi"
 
 
 def receive_all(sock: socket.socket, until: str, timeout: float = 30.0) -> list[str]:
+    """Every message up to and including the first in which regex `until` matches a line."""
     messages: list[str] = []
     deadline = time.monotonic() + timeout
-    while not any(until in m for m in messages):
+    while not any(re.search(until, m, re.MULTILINE) for m in messages):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise AssertionError(f"no {until!r} from the master; got {messages}")

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from prefork import systemd
+from tests.integration.test_master_systemd import receive_all
 from tests.server import run_server
 
 WSGI = "tests.apps.proc_app:wsgi"
@@ -26,19 +27,6 @@ def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
         yield sock, str(path)
 
 
-def receive_until(sock: socket.socket, pattern: str, timeout: float = 30.0) -> list[str]:
-    """Every message up to and including the first that matches `pattern`."""
-    messages: list[str] = []
-    deadline = time.monotonic() + timeout
-    while not messages or not re.search(pattern, messages[-1]):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"no message matching {pattern!r}; got {messages}")
-        sock.settimeout(remaining)
-        messages.append(sock.recv(4096).decode())
-    return messages
-
-
 def kinds(messages: list[str]) -> list[str]:
     """The state changes among the messages, in order (STATUS/WATCHDOG/EXTEND left out)."""
     wanted = ("READY=1", "RELOADING=1", "STOPPING=1")
@@ -50,15 +38,15 @@ def test_ready_reloading_ready_stopping_in_order(
 ) -> None:
     sock, path = notify_socket
     with run_server(WSGI, "-w", "2", env={"NOTIFY_SOCKET": path}) as server:
-        messages = receive_until(sock, "READY=1")
+        messages = receive_all(sock, "READY=1")
         server.signal(signal.SIGHUP)
         before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
-        reloading = receive_until(sock, "RELOADING=1")
+        reloading = receive_all(sock, "RELOADING=1")
         messages += reloading
-        messages += receive_until(sock, "READY=1")
+        messages += receive_all(sock, "READY=1")
         server.signal(signal.SIGTERM)
         assert server.wait(20) == 0
-        messages += receive_until(sock, "STOPPING=1")
+        messages += receive_all(sock, "STOPPING=1")
     assert kinds(messages) == ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"]
     usec = re.search(r"^MONOTONIC_USEC=(\d+)$", reloading[-1], re.MULTILINE)
     assert usec is not None, reloading[-1]
@@ -70,11 +58,11 @@ def test_watchdog_pings_when_systemd_asks(notify_socket: tuple[socket.socket, st
     sock, path = notify_socket
     env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"}  # WatchdogSec=1: ping every 0.5s
     with run_server(WSGI, env=env):
-        receive_until(sock, "READY=1")
+        receive_all(sock, "READY=1")
         start = time.monotonic()
-        receive_until(sock, "^WATCHDOG=1$")
-        receive_until(sock, "^WATCHDOG=1$")
-        receive_until(sock, "^WATCHDOG=1$")
+        receive_all(sock, "^WATCHDOG=1$")
+        receive_all(sock, "^WATCHDOG=1$")
+        receive_all(sock, "^WATCHDOG=1$")
         assert time.monotonic() - start < 5
 
 
@@ -82,7 +70,7 @@ def test_slow_boot_extends_the_start_timeout(notify_socket: tuple[socket.socket,
     sock, path = notify_socket
     env = {"NOTIFY_SOCKET": path, "SLOW_BOOT_SECONDS": "3"}
     with run_server("tests.apps.slow_boot:application", env=env):
-        messages = receive_until(sock, "READY=1")
+        messages = receive_all(sock, "READY=1")
     extends = [m for m in messages if m.startswith("EXTEND_TIMEOUT_USEC=")]
     assert extends, messages
     assert extends[0] == f"EXTEND_TIMEOUT_USEC={int(systemd.EXTEND_BY * 1e6)}"
@@ -91,11 +79,11 @@ def test_slow_boot_extends_the_start_timeout(notify_socket: tuple[socket.socket,
 def test_status_line_is_kept_current(notify_socket: tuple[socket.socket, str]) -> None:
     sock, path = notify_socket
     with run_server(WSGI, "-w", "2", env={"NOTIFY_SOCKET": path}) as server:
-        receive_until(sock, "READY=1")
-        receive_until(sock, r"^STATUS=running: 2/2 workers ready, \d+ req/s$")
+        receive_all(sock, "READY=1")
+        receive_all(sock, r"^STATUS=running: 2/2 workers ready, \d+ req/s$")
         for _ in range(20):
             httpx.get(server.url, timeout=10)
         server.signal(signal.SIGHUP)
-        receive_until(
+        receive_all(
             sock, r"^STATUS=running: 2/2 workers ready, \d+ req/s, last reload ok at \d\d:", 40
         )
