@@ -16,6 +16,7 @@
     nworkers_changed(server, new_value, old_value)  master   the target count changed
     on_exit(server)              master           the master is about to exit
     pre_exec(server)             new master       USR2 upgrade: just before it is exec'd
+    ssl_context(config, default_ssl_context_factory)  master  the TLS context is built (tls.py)
 
 `server` and `worker` are `ServerInfo` and `WorkerInfo` below: the attributes
 gunicorn's hooks commonly use (pid, cfg, log, num_workers, age, ppid, ...),
@@ -24,6 +25,8 @@ have prefork's names (docs/settings.md).
 
 Every hook runs through `call`: one that raises is logged with its traceback
 and the caller carries on, so a broken hook never takes the master down.
+ssl_context is the exception (tls.py): without the context it was asked
+for, prefork does not serve.
 A hook runs in the master's only thread: it must not start threads there
 (fork is only safe in a single-threaded process) nor block for long.
 """
@@ -63,6 +66,7 @@ HOOK_NAMES: Final = frozenset(
         "nworkers_changed",
         "on_exit",
         "pre_exec",
+        "ssl_context",
     }
 )
 

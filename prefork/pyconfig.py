@@ -62,7 +62,7 @@ UNSUPPORTED: Final = frozenset(
         "do_handshake_on_connect", "raw_paste_global_conf", "permit_obsolete_folding",
         "strip_header_spaces", "permit_unconventional_http_method",
         "permit_unconventional_http_version", "casefold_http_method", "forwarder_headers",
-        "header_map", "tolerate_dangerous_framing", "ssl_context",
+        "header_map", "tolerate_dangerous_framing",
     }
 )  # fmt: skip
 

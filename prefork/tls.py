@@ -24,11 +24,35 @@ if TYPE_CHECKING:
 
 
 def server_context(config: Config) -> ssl.SSLContext | None:
-    """The context every listener is wrapped in; None without --certfile."""
+    """The context every listener is wrapped in; None without --certfile.
+
+    gunicorn's `ssl_context(config, default_ssl_context_factory)` hook, when
+    the config file has one, builds it instead.  Unlike other hooks, one that
+    raises or returns something else stops prefork (exit status 2): serving
+    with a TLS configuration other than the one asked for is not an option.
+    """
     if not config.certfile or not config.keyfile:
         return None
     import ssl  # only a TLS master pays for the module (~2 MiB)
 
+    hook = config.hooks.get("ssl_context")
+    if hook is None:
+        return _default_context(config)
+    try:
+        context = hook(config, lambda: _default_context(config))
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"TLS: the ssl_context hook raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(context, ssl.SSLContext):
+        raise ConfigError("TLS: the ssl_context hook must return an ssl.SSLContext")
+    return context
+
+
+def _default_context(config: Config) -> ssl.SSLContext:
+    import ssl
+
+    assert config.certfile and config.keyfile  # checked by server_context
     files = [("--certfile", config.certfile), ("--keyfile", config.keyfile)]
     if config.ca_certs:
         files.append(("--ca-certs", config.ca_certs))

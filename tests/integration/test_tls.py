@@ -196,3 +196,30 @@ def test_tls_options_without_a_certificate_are_refused() -> None:
     result = run(WSGI, "--ca-certs", "ca.pem", "--check-config", cwd=ROOT)
     assert result.returncode == 2
     assert "--ca-certs: only with --certfile and --keyfile (TLS)" in result.stderr
+
+
+def test_gunicorn_ssl_context_hook_builds_the_context(certs: Certs, tmp_path: Path) -> None:
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text(
+        "import ssl\n"
+        "def ssl_context(config, default_ssl_context_factory):\n"
+        "    context = default_ssl_context_factory()\n"
+        "    context.minimum_version = ssl.TLSVersion.TLSv1_3\n"
+        "    return context\n"
+    )
+    with run_server(WSGI, *tls_args(certs), "-c", str(conf)) as server:
+        old = client_context(certs, with_cert=False)
+        old.maximum_version = ssl.TLSVersion.TLSv1_2
+        client = httpx.Client(verify=old, timeout=10)
+        with client, pytest.raises(httpx.HTTPError):
+            client.get(server.url)
+        with httpx.Client(verify=client_context(certs, with_cert=False), timeout=10) as client:
+            assert client.get(server.url).status_code == 200
+
+
+def test_a_failing_ssl_context_hook_stops_prefork(certs: Certs, tmp_path: Path) -> None:
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text("def ssl_context(config, factory):\n    return None\n")
+    result = run(WSGI, *tls_args(certs), "-c", str(conf), "--check-config", cwd=ROOT)
+    assert result.returncode == 2
+    assert "TLS: the ssl_context hook must return an ssl.SSLContext" in result.stderr
