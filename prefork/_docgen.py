@@ -212,6 +212,12 @@ def _option_rows(parser: argparse.ArgumentParser, settings: bool) -> list[str]:
     return rows
 
 
+def _usage_lines(docstring: str | None) -> list[str]:
+    return [
+        line.strip() for line in (docstring or "").splitlines() if line.startswith("    prefork ")
+    ]
+
+
 def _error_classes(status: int) -> list[str]:
     found = []
     pending: list[type[errors.PreforkError]] = [errors.PreforkError]
@@ -224,6 +230,7 @@ def _error_classes(status: int) -> list[str]:
 
 
 def render_cli() -> str:
+    from prefork import systemd_unit
     from prefork.control import client
 
     out = [
@@ -248,12 +255,7 @@ def render_cli() -> str:
         *_option_rows(cli.build_parser(), settings=True),
     ]
     out += ["", *_foreign_flag_section()]
-    docstring_usage = [
-        line.strip()
-        for line in (client.__doc__ or "").splitlines()
-        if line.startswith("    prefork ")
-    ]
-    out += ["", "## Control commands", "", "```", *docstring_usage, "```", ""]
+    out += ["", "## Control commands", "", "```", *_usage_lines(client.__doc__), "```", ""]
     out += [
         "| option | meaning |",
         "|---|---|",
@@ -261,8 +263,22 @@ def render_cli() -> str:
         "",
         client.OUTCOMES,
     ]
+    unit_parser = systemd_unit.build_parser()
+    unit_options = [a for a in unit_parser._actions if a.dest.startswith("unit_")]
+    out += ["", "## systemd-unit", "", "```", *_usage_lines(systemd_unit.__doc__), "```", ""]
+    out += [
+        "Takes every serve option above, and these; see "
+        "[operations.md](operations.md#systemd) for what the unit contains and why.",
+        "",
+        "| option | meaning |",
+        "|---|---|",
+    ]
+    for action in unit_options:
+        metavar = f" {action.metavar}" if isinstance(action.metavar, str) else ""
+        flags = ", ".join(_code(flag + metavar) for flag in action.option_strings)
+        out.append(f"| {flags} | {action.help} |")
     for title, body in _epilog_sections():
-        if title in ("control commands", "exit status"):
+        if title in ("control commands", "systemd", "exit status"):
             continue  # rendered from their sources above and below
         out += ["", f"## {title[0].upper()}{title[1:]}", "", "```", body, "```"]
     out += ["", "## Exit status", "", "| status | meaning | raised as |", "|---|---|---|"]
