@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -223,3 +224,26 @@ def test_a_failing_ssl_context_hook_stops_prefork(certs: Certs, tmp_path: Path) 
     result = run(WSGI, *tls_args(certs), "-c", str(conf), "--check-config", cwd=ROOT)
     assert result.returncode == 2
     assert "TLS: the ssl_context hook must return an ssl.SSLContext" in result.stderr
+
+
+def test_reload_reads_the_certificate_again_and_a_bad_one_keeps_the_old(
+    certs: Certs, tmp_path: Path
+) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_bytes(certs.server_cert.read_bytes())
+    key.write_bytes(certs.server_key.read_bytes())
+    with run_server(WSGI, "--certfile", str(cert), "--keyfile", str(key)) as server:
+        cert.unlink()
+        mark = len(server.lines)
+        server.signal(signal.SIGHUP)
+        server.wait_for_log(
+            rf"Reload failed: config: TLS: --certfile {cert}: No such file", start=mark
+        )
+        with httpx.Client(verify=client_context(certs, with_cert=False), timeout=10) as client:
+            assert client.get(server.url).status_code == 200  # the old workers serve on
+        cert.write_bytes(certs.server_cert.read_bytes())
+        mark = len(server.lines)
+        server.signal(signal.SIGHUP)
+        server.wait_for_log(r"Reload complete", start=mark)
+        with httpx.Client(verify=client_context(certs, with_cert=False), timeout=10) as client:
+            assert client.get(server.url).status_code == 200
