@@ -37,6 +37,9 @@ NO_DAEMON: Final = (
     "prefork does not daemonize; run it under systemd (`prefork systemd-unit`), "
     "a container or a process manager"
 )
+NO_SYSLOG: Final = (
+    "log to stderr (the default) and let journald or the container runtime collect it"
+)
 NO_STATSD: Final = (
     "no StatsD client; serve Prometheus metrics with --metrics-bind, or read "
     "`prefork status --json`"
@@ -68,10 +71,11 @@ FOREIGN_FLAGS: Final[tuple[ForeignFlag, ...]] = (
         NO_STATSD,
         refused=True,
     ),
+    ForeignFlag(("--log-syslog",), "gunicorn", NO_SYSLOG, refused=True, takes_value=False),
     ForeignFlag(
-        ("--log-syslog", "--log-syslog-to", "--log-syslog-prefix", "--log-syslog-facility"),
+        ("--log-syslog-to", "--log-syslog-prefix", "--log-syslog-facility"),
         "gunicorn",
-        "log to stderr (the default) and let journald or the container runtime collect it",
+        NO_SYSLOG,
         refused=True,
     ),
     ForeignFlag(

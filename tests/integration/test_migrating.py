@@ -86,6 +86,10 @@ WORKS: list[tuple[str, dict[str, Any]]] = [
         {"log_level": "warning"},
     ),
     (
+        "uvicorn main:app --reload --reload-dir src --reload-include '*.html'",
+        {"reload": True, "reload_dirs": ["src"], "reload_includes": ["*.html"]},
+    ),
+    (
         "uvicorn main:create_app --factory --root-path /api --no-server-header --backlog 4096 "
         "--limit-concurrency 100 --no-proxy-headers",
         {
@@ -102,12 +106,10 @@ WORKS: list[tuple[str, dict[str, Any]]] = [
 REFUSED: list[tuple[str, str]] = [
     ("gunicorn -D app:app", "-D is not supported: prefork does not daemonize"),
     ("gunicorn -k gevent --worker-connections 1000 app:app", "no green-thread workers"),
-    ("gunicorn app:app --reload", "--reload is not supported: no file-watching reloader"),
-    ("gunicorn app:app --statsd-host localhost:8125", "prefork status --json"),
+    ("gunicorn app:app --reload --reload-extra-file t.html", "--reload-include GLOB"),
+    ("gunicorn app:app --statsd-host localhost:8125", "--metrics-bind"),
     ("gunicorn app:app --paste development.ini", "serve the WSGI callable directly"),
-    ("uvicorn main:app --reload --reload-dir src", "`prefork reload`"),
-    ("uvicorn main:app --log-config logging.yaml", "--log-config is not supported"),
-    ("uvicorn main:app --env-file .env", "-e KEY=VALUE"),
+    ("gunicorn app:app --log-syslog", "let journald or the container runtime collect it"),
     ("gunicorn -k mypackage.CustomWorker app:app", "unknown worker class"),
 ]
 
