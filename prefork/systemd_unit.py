@@ -53,7 +53,18 @@ from prefork.sockets import parse_address
 STOP_SLACK: Final = 5  # seconds past --graceful-timeout before systemd kills what is left
 UNIT_DIR: Final = "etc/systemd/system"
 PATH_SETTINGS: Final = frozenset(
-    {"config", "chdir", "app_dir", "certfile", "keyfile", "ca_certs", "pid", "control_socket"}
+    {
+        "config",
+        "chdir",
+        "app_dir",
+        "certfile",
+        "keyfile",
+        "ca_certs",
+        "pid",
+        "control_socket",
+        "env_file",
+        "log_config",
+    }
 )
 LOG_SETTINGS: Final = frozenset({"access_logfile", "error_logfile"})
 # Moved out of ExecStart: User=/Group= do it, and a password has no place in a unit file.

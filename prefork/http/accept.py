@@ -43,7 +43,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 if TYPE_CHECKING:
     import ssl
@@ -70,6 +70,18 @@ CONNECTION_ERRORS: Final = frozenset(
 ProtocolFactory = Callable[[], asyncio.Protocol]
 
 
+class SetupTracker(Protocol):
+    """Told when an accepted connection's setup (a TLS handshake) starts and ends.
+
+    Until the setup ends the protocol has no connection_made, so a draining
+    server that only counted connections would exit under a handshake.
+    """
+
+    def setup_started(self) -> None: ...
+
+    def setup_ended(self) -> None: ...
+
+
 class Acceptor:
     """Accepts connections on one listening socket until closed."""
 
@@ -87,6 +99,7 @@ class Acceptor:
         "name",
         "sock",
         "ssl",
+        "tracker",
     )
 
     def __init__(
@@ -95,12 +108,14 @@ class Acceptor:
         sock: socket.socket,
         factory: ProtocolFactory,
         ssl_context: ssl.SSLContext | None = None,
+        tracker: SetupTracker | None = None,
     ) -> None:
         self.loop = loop
         self.sock = sock
         self.fd = sock.fileno()
         self.factory = factory
         self.ssl = ssl_context
+        self.tracker = tracker
         self.name = _describe(sock)
         # 0.0 while accepting normally; otherwise the delay of the backoff in
         # progress, the next one doubling it.
@@ -166,7 +181,12 @@ class Acceptor:
             LOGGER.debug("Dropped a connection accepted on %s: %r", self.name, exc)
             conn.close()
             return
-        _suspend(coro, future)
+        tracker = self.tracker
+        if tracker is None:
+            _suspend(coro, future, None)
+            return
+        tracker.setup_started()
+        _suspend(coro, future, tracker.setup_ended)
 
     def _back_off(self, exc: OSError) -> None:
         now = time.monotonic()
@@ -219,7 +239,7 @@ class Acceptor:
         self._delay = 0.0
 
 
-def _suspend(coro: Coroutine[Any, Any, Any], future: Any) -> None:
+def _suspend(coro: Coroutine[Any, Any, Any], future: Any, ended: Callable[[], None] | None) -> None:
     """Resume `coro` when `future` is done, as a Task would, without being one.
 
     connect_accepted_socket creates the transport before its first await (it
@@ -227,7 +247,8 @@ def _suspend(coro: Coroutine[Any, Any, Any], future: Any) -> None:
     connection is live as soon as the first step returns, and a Task would
     only add a loop iteration and an object per connection.  An error after
     that point (a failed TLS handshake, a client gone) has already closed the
-    transport and is of interest only when debugging.
+    transport and is of interest only when debugging.  `ended` is called
+    once the setup is over, whichever way.
     """
     future._asyncio_future_blocking = False
 
@@ -235,11 +256,14 @@ def _suspend(coro: Coroutine[Any, Any, Any], future: Any) -> None:
         try:
             following = coro.send(None)
         except StopIteration:
-            return
+            pass
         except Exception as exc:  # one connection's failure stays its own
             LOGGER.debug("Connection setup failed: %r", exc)
+        else:
+            _suspend(coro, following, ended)
             return
-        _suspend(coro, following)
+        if ended is not None:
+            ended()
 
     future.add_done_callback(resume)
 

@@ -137,7 +137,7 @@ class HttpConnection(asyncio.Protocol):
         state.connections.discard(self)
         state.counters.connections -= 1
         closed = state.all_closed
-        if closed is not None and not state.connections and not closed.done():
+        if closed is not None and not state.connections and not state.setups and not closed.done():
             closed.set_result(None)
         for exchange in self.pipeline:
             if exchange.started:

@@ -74,6 +74,7 @@ class ServerState:
         "request_limit",
         "request_timeout",
         "send_timeout",
+        "setups",
         "thread_pool",
         "wsgi_template",
     )
@@ -96,6 +97,9 @@ class ServerState:
         self.clock = Clock(config.server_header)
         self.counters = Counters()
         self.connections: set[HttpConnection] = set()
+        # Accepted connections still being set up (TLS handshakes): a drain
+        # waits for them as for connections (accept.SetupTracker).
+        self.setups = 0
         self.draining = False
         # Set by wait_drained; resolved by the connection that closes last.
         self.all_closed: asyncio.Future[None] | None = None
@@ -144,6 +148,15 @@ class ServerState:
             from prefork.wsgi.environ import template
 
             self.wsgi_template = template(config, workers)
+
+    def setup_started(self) -> None:
+        self.setups += 1
+
+    def setup_ended(self) -> None:
+        self.setups -= 1
+        closed = self.all_closed
+        if closed is not None and not self.connections and not self.setups and not closed.done():
+            closed.set_result(None)
 
     def sweep(self) -> None:
         """Once a second: refresh the clock and close connections past a deadline."""
@@ -209,7 +222,7 @@ class HttpServer:
         for sock in sockets:
             # Not loop.create_server: see prefork/http/accept.py for what
             # libuv does when descriptors run out.
-            server = Acceptor(self.loop, sock, lambda: HttpConnection(state), self._ssl)
+            server = Acceptor(self.loop, sock, lambda: HttpConnection(state), self._ssl, state)
             server.start()
             self.servers.append(server)
         self._tick()
@@ -239,7 +252,7 @@ class HttpServer:
         """Wait until every connection closed (True) or `timeout` passed (False)."""
         state = self.state
         try:
-            if state.connections:
+            if state.connections or state.setups:
                 state.all_closed = self.loop.create_future()
                 await asyncio.wait_for(asyncio.shield(state.all_closed), timeout)
         except TimeoutError:

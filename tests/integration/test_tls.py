@@ -236,9 +236,8 @@ def test_reload_reads_the_certificate_again_and_a_bad_one_keeps_the_old(
         cert.unlink()
         mark = len(server.lines)
         server.signal(signal.SIGHUP)
-        server.wait_for_log(
-            rf"Reload failed: config: TLS: --certfile {cert}: No such file", start=mark
-        )
+        failed = rf"Reload failed: config: TLS: --certfile {re.escape(str(cert))}: No such file"
+        server.wait_for_log(failed, start=mark)
         with httpx.Client(verify=client_context(certs, with_cert=False), timeout=10) as client:
             assert client.get(server.url).status_code == 200  # the old workers serve on
         cert.write_bytes(certs.server_cert.read_bytes())
