@@ -110,11 +110,10 @@ FOREIGN_FLAGS: Final[tuple[ForeignFlag, ...]] = (
     ForeignFlag(
         ("--proxy-headers",),
         "uvicorn",
-        "already the default: --forwarded-allow-ips names the peers whose X-Forwarded-* "
-        "headers are believed",
+        "prefork does not apply X-Forwarded-* headers yet; use your framework's proxy "
+        "middleware (Werkzeug's ProxyFix, Django's SECURE_PROXY_SSL_HEADER)",
         refused=False,
         takes_value=False,
-        built_in=("",),
     ),
     ForeignFlag(
         ("--initgroups",),
