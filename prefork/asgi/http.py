@@ -22,7 +22,7 @@ from urllib.parse import unquote
 from prefork.asgi.types import Message
 from prefork.http import response
 from prefork.http.exchange import Exchange, split_target
-from prefork.http.response import CHUNKED_END, CONTINUE_100, InvalidResponseHeader
+from prefork.http.response import CHUNKED, CHUNKED_END, CONTINUE_100, InvalidResponseHeader
 from prefork.tls import asgi_extension, peer_details
 
 LOGGER: Final = logging.getLogger("prefork")
@@ -30,7 +30,6 @@ LOGGER: Final = logging.getLogger("prefork")
 _ASGI: Final = {"version": "3.0", "spec_version": "2.4"}
 _DISCONNECT: Final = {"type": "http.disconnect"}
 _EMPTY_BODY: Final = {"type": "http.request", "body": b"", "more_body": False}
-_HEAD: Final = b"HEAD"
 _METHODS: Final = {
     m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
 }
@@ -63,12 +62,10 @@ class ASGIExchange(Exchange):
     waiter: asyncio.Future[None] | None = None
     response_started = False
     response_complete = False
-    chunked = False
     closed = False
     client_done = False  # FIN received: receive() reports http.disconnect
     head: tuple[int, Any] | None = None
     response_headers: Any = ()
-    body_sent = 0
     start_time = 0.0
     task: asyncio.Task[None] | None = None
 
@@ -234,24 +231,15 @@ class ASGIExchange(Exchange):
         if self.head is not None:
             status, headers = self.head
             self.head = None
-            data = self._head(status, headers, body, more_body)
-            if self.method != _HEAD:
-                data += self._frame(body, more_body)
-        elif self.method == _HEAD:
-            data = b""
+            data = self._head(status, headers, body, more_body) + self.body_bytes(body)
         else:
-            data = self._frame(body, more_body)
+            data = self.body_bytes(body)
+        if not more_body and self.framing is CHUNKED:
+            data += CHUNKED_END
         if data:
             conn.transport.write(data)
-        self.body_sent += len(body)
         if conn.write_paused:
             await conn.drain()
-
-    def _frame(self, body: bytes, more_body: bool) -> bytes:
-        if not self.chunked:
-            return body
-        data = response.chunk(body) if body else b""
-        return data if more_body else data + CHUNKED_END
 
     def _head(self, status: int, headers: Any, body: bytes, more_body: bool) -> bytes:
         """The response head, ending in the blank line; decides the body framing."""
@@ -267,10 +255,11 @@ class ASGIExchange(Exchange):
             except (TypeError, ValueError) as exc:
                 raise InvalidResponseHeader(f"invalid response headers: {exc!s:.200}") from None
             app_head = response.app_head(key, block, len(parts) // 4)
-        lines, self.chunked, self.keep_alive = response.frame(
-            app_head, self.version, self.keep_alive, -1 if more_body else len(body)
-        )
         self.status = status
+        length = -1 if more_body else len(body)
+        lines, self.framing, self.keep_alive = response.frame(
+            app_head, status, self.method, self.version, self.keep_alive, length
+        )
         return response.status_line(status) + self.conn.state.clock.default_headers + lines
 
 

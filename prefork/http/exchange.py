@@ -19,11 +19,11 @@ import os
 import time
 from typing import TYPE_CHECKING, ClassVar, Final
 
+from prefork.http.response import CHUNKED, IDENTITY, NO_BODY, BodyFraming, chunk, error_504
+
 if TYPE_CHECKING:
     from prefork.http.connection import HttpConnection
     from prefork.observe.accesslog import AccessEntry
-
-from prefork.http.response import error_504
 
 LOGGER: Final = logging.getLogger("prefork")
 
@@ -46,16 +46,16 @@ class Exchange:
     # True: start the app as soon as the headers are in, streaming the body to it.
     # False: start it once the whole body has arrived (inline WSGI).
     streams_body: ClassVar[bool] = True
-    # Response body bytes sent: a class default that the interface subclasses
-    # (which have instance dicts) overwrite per request.
-    body_sent = 0
 
     __slots__ = (
         "arrived",
         "begun",
         "body_complete",
+        "body_dropped",
+        "body_sent",
         "conn",
         "expect_continue",
+        "framing",
         "headers",
         "keep_alive",
         "method",
@@ -87,6 +87,9 @@ class Exchange:
         self.status = 0  # the status sent, for the access log; 0 until then
         self.begun = 0.0  # perf_counter() at the end of the head; set with --metrics-bind
         self.arrived = conn.state.clock.now  # for --request-timeout
+        self.framing: BodyFraming = IDENTITY  # decided with the head, by response.frame
+        self.body_sent = 0  # body bytes written, for the access log and the metrics
+        self.body_dropped = False  # the app sent a body its status allows none of
 
     def time_out(self, age: float) -> None:
         """--request-timeout expired: answer 504 if nothing was sent yet, else close.
@@ -131,6 +134,28 @@ class Exchange:
 
     def client_eof(self) -> None:
         """The client will send nothing more (FIN) but may still read the response."""
+
+    def body_bytes(self, data: bytes) -> bytes:
+        """A piece of the app's body as it goes on the wire under `framing`."""
+        framing = self.framing
+        if framing is IDENTITY:
+            self.body_sent += len(data)
+            return data
+        if framing is CHUNKED:
+            if not data:
+                return b""
+            self.body_sent += len(data)
+            return chunk(data)
+        if framing is NO_BODY and data and not self.body_dropped:
+            self.body_dropped = True
+            LOGGER.debug(
+                "Dropped the body of a %d response to %s %s: the status allows none "
+                "(RFC 9110 6.4.1)",
+                self.status,
+                self.method.decode("latin-1"),
+                self.target.decode("latin-1")[:200],
+            )
+        return b""
 
     def access_entry(
         self, start: float, body_bytes: int, response_headers: list[tuple[bytes, bytes]]

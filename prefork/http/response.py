@@ -11,7 +11,9 @@ traffic pays one set lookup per header.
 
 from __future__ import annotations
 
+import enum
 import http
+import re
 import time
 from typing import Any, Final, NamedTuple
 
@@ -156,21 +158,63 @@ def app_head(key: Any, block: bytes, lines: int) -> AppHead:
     return head
 
 
-def frame(head: AppHead, version: str, keep_alive: bool, length: int) -> tuple[bytes, bool, bool]:
-    """Complete the head with the framing lines; return (lines + blank line, chunked, keep_alive).
+class BodyFraming(enum.Enum):
+    """How the body of one response goes on the wire; decided once, by `frame`."""
 
-    `length` is the whole body's size when known, else -1 (streamed).
+    IDENTITY = "identity"  # as the app gives it: a Content-Length, or close-delimited (HTTP/1.0)
+    CHUNKED = "chunked"
+    HEAD = "head"  # the head describes a body that is not sent (RFC 9110 9.3.2)
+    NONE = "none"  # the status allows no body (1xx, 204, 304): what the app sends is dropped
+
+
+IDENTITY: Final = BodyFraming.IDENTITY
+CHUNKED: Final = BodyFraming.CHUNKED
+NO_BODY: Final = BodyFraming.NONE
+
+# RFC 9110 6.4.1: a 1xx, 204 or 304 response ends at the blank line, whatever
+# its headers say; a client reads any byte after it as the next response.
+BODYLESS_STATUSES: Final = frozenset((*range(100, 200), 204, 304))
+_HEAD: Final = b"HEAD"
+_CONTENT_LENGTH_LINE: Final = re.compile(rb"(?im)^content-length:[^\r]*\r\n")
+
+
+def frame(
+    head: AppHead, status: int, method: bytes, version: str, keep_alive: bool, length: int
+) -> tuple[bytes, BodyFraming, bool]:
+    """Complete the head with the framing lines; return (lines + blank line, framing, keep_alive).
+
+    `length` is the whole body's size when known, else -1 (streamed).  As in
+    h11's `_body_framing`, the status and the request method decide first
+    (some responses never have a body), the headers only after that.
     """
     block = head.block
-    chunked = False
-    if head.has_length:
-        pass
+    if status in BODYLESS_STATUSES:
+        framing = NO_BODY
+        if status < 200:
+            # No final response follows an app's 1xx on this connection (101
+            # hands it to another protocol): the HTTP exchange ends here.
+            return block + b"\r\n", framing, False
+        if head.has_length and status == 204:
+            # RFC 9110 8.6: MUST NOT be sent in a 204.  (A 304 may carry the
+            # length of the representation it validates, like HEAD.)
+            block = _CONTENT_LENGTH_LINE.sub(b"", block)
+    elif method == _HEAD:
+        framing = BodyFraming.HEAD
+        # The app's Content-Length describes the GET; a body the app produced
+        # gives it too.  An empty one says nothing (apps often skip the body
+        # for HEAD), so no `content-length: 0` is invented.
+        if not head.has_length and length > 0:
+            block += b"content-length: %d\r\n" % length
+    elif head.has_length:
+        framing = IDENTITY
     elif length >= 0:
+        framing = IDENTITY
         block += b"content-length: %d\r\n" % length
     elif version == "1.1":
-        chunked = True
+        framing = CHUNKED
         block += b"transfer-encoding: chunked\r\n"
     else:
+        framing = IDENTITY
         keep_alive = False  # HTTP/1.0 without a length: closing the connection ends the body
     if head.closes:
         keep_alive = False
@@ -178,7 +222,7 @@ def frame(head: AppHead, version: str, keep_alive: bool, length: int) -> tuple[b
         block += b"connection: close\r\n"
     elif version == "1.0":
         block += b"connection: keep-alive\r\n"
-    return block + b"\r\n", chunked, keep_alive
+    return block + b"\r\n", framing, keep_alive
 
 
 def error_500(default_headers: bytes) -> bytes:

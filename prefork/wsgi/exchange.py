@@ -68,9 +68,7 @@ class WSGIExchange(Exchange):
     # Set once the app produced body bytes: from then on the status and headers
     # are decided even if not yet written (PEP 3333 on exc_info).
     committed = False
-    chunked = False
     closed = False
-    body_sent = 0
     start_time = 0.0
     answered_504 = False  # --request-timeout answered for the app
 
@@ -125,17 +123,17 @@ class WSGIExchange(Exchange):
         """The response head for a body of `length` bytes (-1: streamed)."""
         if self.status_text is None:
             raise RuntimeError("the application did not call start_response")
-        lines, self.chunked, self.keep_alive = response.frame(
-            app_head(self.response_headers), self.version, self.keep_alive, length
+        line, self.status = status_line(self.status_text)
+        lines, self.framing, self.keep_alive = response.frame(
+            app_head(self.response_headers),
+            self.status,
+            self.method,
+            self.version,
+            self.keep_alive,
+            length,
         )
         self.head_sent = True
-        line, self.status = status_line(self.status_text)
         return line + self.conn.state.clock.default_headers + lines
-
-    def frame(self, data: bytes) -> bytes:
-        if self.chunked:
-            return response.chunk(data)
-        return data
 
     def log_access(self) -> None:
         access_log = self.conn.state.access_log

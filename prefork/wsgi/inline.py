@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import IO, Final
 
-from prefork.http.response import CHUNKED_END
+from prefork.http.response import CHUNKED, CHUNKED_END, IDENTITY
 from prefork.wsgi.exchange import WSGIExchange, close_iterable
 from prefork.wsgi.file_wrapper import FileWrapper
 
@@ -38,7 +38,6 @@ SPOOL_SIZE: Final = 1024 * 1024
 # that makes progress (yields a chunk) keeps the heartbeat going: --timeout
 # only catches a single call into the app that blocks (see docs/operations.md).
 STREAM_SLICE: Final = 0.1
-_HEAD: Final = b"HEAD"
 
 
 class InlineWSGIExchange(WSGIExchange):
@@ -123,17 +122,16 @@ class InlineWSGIExchange(WSGIExchange):
 
     def _emit(self, data: bytes) -> None:
         if data and not self.closed:
-            self.body_sent += len(data)
-            if self.method != _HEAD:
-                self.conn.transport.write(self.frame(data))
+            wire = self.body_bytes(data)
+            if wire:
+                self.conn.transport.write(wire)
 
     def _send_whole(self, body: bytes) -> None:
         head = self.head(len(body))
-        self.body_sent = len(body)
-        self.conn.transport.write(head if self.method == _HEAD else head + body)
+        self.conn.transport.write(head + self.body_bytes(body))
 
     def _end(self) -> None:
-        if self.chunked and self.method != _HEAD and not self.closed:
+        if self.framing is CHUNKED and not self.closed:
             self.conn.transport.write(CHUNKED_END)
 
     def _respond(self, result: Iterable[bytes]) -> bool:
@@ -211,8 +209,8 @@ class InlineWSGIExchange(WSGIExchange):
         if size <= 0:
             return None
         self.conn.transport.write(self.head(size))
-        if self.method == _HEAD:
-            return True
+        if self.framing is not IDENTITY:
+            return True  # HEAD, or a status without a body
         transport = self.conn.transport
         out = sock.fileno()
         sent = 0

@@ -19,13 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from prefork.http.connection import BODY_HIGH_WATER
-from prefork.http.response import CHUNKED_END, CONTINUE_100
+from prefork.http.response import CHUNKED, CHUNKED_END, CONTINUE_100
 from prefork.wsgi.exchange import WSGIExchange, close_iterable
 
 if TYPE_CHECKING:
     from prefork.http.server import ServerState
-
-_HEAD = b"HEAD"
 
 
 def start_pool(state: ServerState, threads: int) -> None:
@@ -194,9 +192,9 @@ class ThreadedWSGIExchange(WSGIExchange):
         if not self.head_sent:
             self._send(self.head(-1))
         if data:
-            self.body_sent += len(data)
-            if self.method != _HEAD:
-                self._send(self.frame(data))
+            wire = self.body_bytes(data)
+            if wire:
+                self._send(wire)
 
     def _run(self) -> None:
         result: Iterable[bytes] | None = None
@@ -207,8 +205,7 @@ class ThreadedWSGIExchange(WSGIExchange):
             if type(result) is list and not self.head_sent:
                 body = b"".join(result)
                 head = self.head(len(body))
-                self.body_sent = len(body)
-                self._send(head if self.method == _HEAD else head + body)
+                self._send(head + self.body_bytes(body))
             else:
                 for data in result:
                     if self.closed:
@@ -216,7 +213,7 @@ class ThreadedWSGIExchange(WSGIExchange):
                     self.write(data)
                 if not self.head_sent:
                     self._send(self.head(0))
-                elif self.chunked and self.method != _HEAD:
+                elif self.framing is CHUNKED:
                     self._send(CHUNKED_END)
         except Exception as exc:
             failure = self.failed(exc)
