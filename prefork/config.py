@@ -234,10 +234,16 @@ def split_host_port(text: str) -> tuple[str, int]:
 
 
 def parse_ip_list(value: Any) -> tuple[str, ...]:
+    """Trusted proxies: IP addresses, CIDR networks, `unix`, `*`; checked now, used by workers."""
+    from prefork.http.forwarded import parse_trust_entry
+
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
         raise ValueError("expected a comma-separated list of addresses, or *")  # noqa: TRY004 - parsers raise ValueError
-    return tuple(parse_str(item).strip() for item in items if str(item).strip())
+    entries = tuple(parse_str(item).strip() for item in items if str(item).strip())
+    for entry in entries:
+        parse_trust_entry(entry)
+    return entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -833,14 +839,18 @@ class Config:
         doc="Send `Server: prefork` (use --no-server-header to omit it).",
     )
     forwarded_allow_ips: tuple[str, ...] = setting(
-        ("127.0.0.1", "::1"),
+        ("127.0.0.1", "::1", "unix"),
         "--forwarded-allow-ips",
         parse=parse_ip_list,
         section="HTTP",
         metavar="IPS",
         aliases=(Alias("--no-proxy-headers", "uvicorn", const=()),),
-        doc="Comma-separated proxy addresses trusted to set X-Forwarded-For and "
-        "X-Forwarded-Proto; `*` trusts all.",
+        doc="Comma-separated peers trusted to say who the client is: IP addresses, CIDR "
+        "networks (10.0.0.0/8), `unix` (peers on a unix socket) or `*` (every peer). "
+        "From these only, X-Forwarded-For/-Proto/-Host/-Port and `Forwarded` are "
+        "believed (see docs/operations.md, Behind a proxy), and a PROXY protocol header "
+        "is accepted. The default trusts the local machine, like gunicorn "
+        "(127.0.0.1,::1; gunicorn trusts every unix-socket peer as well).",
     )
 
     # -- logging -------------------------------------------------------------

@@ -94,7 +94,7 @@ class ASGIExchange(Exchange):
         if extensions is None:  # once per connection
             peer = peer_details(conn.transport)
             extensions = conn.adapter_cache = {"tls": asgi_extension(peer)} if peer else {}
-        return {
+        scope = {
             "type": "http",
             "asgi": _ASGI,
             "http_version": self.version,
@@ -110,6 +110,12 @@ class ASGIExchange(Exchange):
             "state": state.app_state.copy(),
             "extensions": extensions,
         }
+        view = self.forwarded
+        if view is not None:
+            scope["client"] = view.client
+            scope["scheme"] = view.scheme
+            scope["server"] = view.server
+        return scope
 
     async def run(self) -> None:
         conn = self.conn

@@ -33,11 +33,13 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import httptools
 
 from prefork.errors import ProtocolError
-from prefork.http import checks
+from prefork.http import checks, forwarded
 from prefork.http.exchange import Exchange
 from prefork.http.response import CONTINUE_100, STATUS_LINES
 
-_SPECIAL_NAMES: Final = checks.SPECIAL_NAMES
+# The names on_header notes: those that decide framing, and those a trusted
+# proxy uses to describe the client (any other name costs one set lookup).
+_SPECIAL_NAMES: Final = checks.SPECIAL_NAMES | forwarded.NAMES
 
 if TYPE_CHECKING:
     from prefork.http.server import ServerState
@@ -62,6 +64,7 @@ class HttpConnection(asyncio.Protocol):
         "drain_waiters",
         "expect",
         "fed",
+        "forwarded",
         "head_bytes",
         "headers",
         "host",
@@ -80,6 +83,7 @@ class HttpConnection(asyncio.Protocol):
         "trailer_fields",
         "transfer_encoding",
         "transport",
+        "trusted",
         "url",
         "write_deadline",
         "write_paused",
@@ -104,6 +108,10 @@ class HttpConnection(asyncio.Protocol):
         self.adapter_cache: Any = None
         self.client: tuple[str, int] | None = None
         self.sockname: tuple[str, int] | None = None
+        # Whether the peer may speak for the client (--forwarded-allow-ips):
+        # decided once, when a request first carries a forwarding header.
+        self.trusted: bool | None = None
+        self.forwarded = False  # the head being parsed carries a forwarding header
         self.in_head = False
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -205,6 +213,7 @@ class HttpConnection(asyncio.Protocol):
         self.transfer_encoding = None
         self.content_length = -1
         self.expect = False
+        self.forwarded = False
         self.read_deadline = self.state.clock.now + self.state.header_timeout
 
     def on_url(self, url: bytes) -> None:
@@ -251,8 +260,11 @@ class HttpConnection(asyncio.Protocol):
         elif name == checks.TRANSFER_ENCODING:
             te = self.transfer_encoding
             self.transfer_encoding = value if te is None else te + b"," + value
-        elif value.lower() == b"100-continue":
-            self.expect = True
+        elif name == checks.EXPECT:
+            if value.lower() == b"100-continue":
+                self.expect = True
+        else:
+            self.forwarded = True  # one of forwarded.NAMES
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -300,7 +312,11 @@ class HttpConnection(asyncio.Protocol):
             raise ProtocolError(503, "server busy")
         counters.inflight += 1
         keep_alive = state.keep_alive and not state.draining and parser.should_keep_alive()
+        view = self._forwarded(headers) if self.forwarded and self._peer_is_proxy() else None
+        if view is not None and view.host is not None:
+            headers = forwarded.with_host(headers, view.host)
         exchange = state.exchange_class(self, method, url, version, headers, keep_alive)
+        exchange.forwarded = view
         if state.metrics is not None:
             exchange.begun = perf_counter()
         pipeline = self.pipeline
@@ -326,6 +342,20 @@ class HttpConnection(asyncio.Protocol):
         if len(pipeline) > 1 and not self.reading_paused:
             self.reading_paused = True
             self.transport.pause_reading()
+
+    def _peer_is_proxy(self) -> bool:
+        trusted = self.trusted
+        if trusted is None:
+            client = self.client
+            trusted = self.trusted = self.state.proxy_trust.trusts(client[0] if client else None)
+        return trusted
+
+    def _forwarded(self, headers: list[tuple[bytes, bytes]]) -> forwarded.Forwarded | None:
+        """What the trusted peer says about this request's client, scheme and host."""
+        scheme = "https" if self.transport.get_extra_info("sslcontext") else "http"
+        host = self.host if self.hosts else b""
+        trust = self.state.proxy_trust
+        return forwarded.resolve(headers, trust, self.client, scheme, self.sockname, host)
 
     def on_body(self, body: bytes) -> None:
         exchange = self.current

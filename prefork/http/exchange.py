@@ -23,6 +23,7 @@ from prefork.http.response import CHUNKED, IDENTITY, NO_BODY, BodyFraming, chunk
 
 if TYPE_CHECKING:
     from prefork.http.connection import HttpConnection
+    from prefork.http.forwarded import Forwarded
     from prefork.observe.accesslog import AccessEntry
 
 LOGGER: Final = logging.getLogger("prefork")
@@ -55,6 +56,7 @@ class Exchange:
         "body_sent",
         "conn",
         "expect_continue",
+        "forwarded",
         "framing",
         "headers",
         "keep_alive",
@@ -84,6 +86,9 @@ class Exchange:
         self.body_complete = True
         self.expect_continue = False
         self.started = False
+        # What a trusted proxy said about the client (set by the connection
+        # right after construction); None for a direct request.
+        self.forwarded: Forwarded | None = None
         self.status = 0  # the status sent, for the access log; 0 until then
         self.begun = 0.0  # perf_counter() at the end of the head; set with --metrics-bind
         self.arrived = conn.state.clock.now  # for --request-timeout
@@ -162,7 +167,8 @@ class Exchange:
     ) -> AccessEntry:
         from prefork.observe.accesslog import AccessEntry
 
-        client = self.conn.client
+        view = self.forwarded
+        client = self.conn.client if view is None else view.client
         return AccessEntry(
             remote_addr=client[0] if client else "-",
             method=self.method.decode("latin-1"),

@@ -19,6 +19,7 @@ from prefork.config import Config
 from prefork.http.accept import Acceptor
 from prefork.http.connection import HttpConnection
 from prefork.http.exchange import Exchange
+from prefork.http.forwarded import ProxyTrust
 from prefork.http.response import Clock
 from prefork.loader import LoadedApp
 
@@ -71,6 +72,7 @@ class ServerState:
         "loop",
         "metrics",
         "on_request_limit",
+        "proxy_trust",
         "request_limit",
         "request_timeout",
         "send_timeout",
@@ -128,6 +130,7 @@ class ServerState:
         # A request's arrival is stamped with the clock's last tick, up to a
         # tick early: one more tick keeps this timeout from firing early too.
         self.request_timeout = (config.request_timeout or float("inf")) + CLOCK_TICK
+        self.proxy_trust = ProxyTrust(config.forwarded_allow_ips)
         self.access_log = AccessLog(
             config.access_logfile,
             config.access_logformat,

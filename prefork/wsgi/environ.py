@@ -15,6 +15,7 @@ from urllib.parse import unquote_to_bytes
 
 from prefork.config import Config
 from prefork.http import exchange
+from prefork.http.forwarded import Forwarded
 from prefork.http.response import SERVER_SOFTWARE
 from prefork.tls import PeerTLS, wsgi_environ
 from prefork.wsgi.file_wrapper import FileWrapper
@@ -58,6 +59,18 @@ def connection_environ(
     if client:
         environ["REMOTE_PORT"] = str(client[1])
     return environ
+
+
+def apply_forwarded(environ: dict[str, Any], view: Forwarded) -> None:
+    """What a trusted proxy said: the client, the scheme and the server (HTTP_HOST comes
+    from the request headers, where the connection already put a forwarded Host)."""
+    environ["wsgi.url_scheme"] = view.scheme
+    if view.client is not None:
+        environ["REMOTE_ADDR"] = view.client[0]
+        environ["REMOTE_PORT"] = str(view.client[1])
+    if view.server is not None:
+        environ["SERVER_NAME"] = view.server[0]
+        environ["SERVER_PORT"] = str(view.server[1])
 
 
 def header_key(name: bytes) -> str:

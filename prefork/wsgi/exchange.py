@@ -88,6 +88,8 @@ class WSGIExchange(Exchange):
         environ["QUERY_STRING"] = query
         environ["SERVER_PROTOCOL"] = _PROTOCOLS[self.version]
         environ["wsgi.input"] = wsgi_input
+        if self.forwarded is not None:
+            wsgi_environ.apply_forwarded(environ, self.forwarded)
         keys = wsgi_environ.KEYS
         for name, value in self.headers:
             key = keys.get(name) or wsgi_environ.header_key(name)
