@@ -852,6 +852,16 @@ class Config:
         "is accepted. The default trusts the local machine, like gunicorn "
         "(127.0.0.1,::1; gunicorn trusts every unix-socket peer as well).",
     )
+    proxy_protocol: bool = setting(
+        False,
+        "--proxy-protocol",
+        parse=parse_bool,
+        section="HTTP",
+        doc="Every connection starts with a PROXY protocol header (v1 or v2, as HAProxy's "
+        "`send-proxy` and cloud network load balancers send it), whose client address "
+        "replaces the peer's. Only peers in --forwarded-allow-ips may send it; a missing "
+        "or malformed header gets 400 and the connection closes. Not with --certfile.",
+    )
 
     # -- logging -------------------------------------------------------------
     log_level: str = setting(
@@ -1146,6 +1156,12 @@ def validate(config: Config) -> Config:
         raise ConfigError(f"{', '.join(needing)}: only with --certfile and --keyfile (TLS)")
     if config.cert_reqs != "none" and not config.ca_certs:
         raise ConfigError(f"--cert-reqs {config.cert_reqs} needs --ca-certs to verify against")
+    if config.proxy_protocol and config.certfile:
+        # The header would precede the TLS handshake, which the event loop
+        # performs before prefork sees a byte.
+        raise ConfigError(
+            "--proxy-protocol cannot be combined with --certfile: terminate TLS at the proxy"
+        )
     if config.group and not config.user and os.geteuid() != 0:
         raise ConfigError("--group needs the master to run as root")
     if config.env_file:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import httptools
 
 from prefork.errors import ProtocolError
-from prefork.http import checks, forwarded
+from prefork.http import checks, forwarded, proxy_protocol
 from prefork.http.exchange import Exchange
 from prefork.http.response import CONTINUE_100, STATUS_LINES
 
@@ -469,8 +469,9 @@ class HttpConnection(asyncio.Protocol):
         state.counters.rejected += 1
         if state.metrics is not None:
             state.metrics.rejected[error.status] = state.metrics.rejected.get(error.status, 0) + 1
-        peer = f"{self.client[0]}:{self.client[1]}" if self.client else "unix socket"
-        LOGGER.info("Rejected request from %s: %d %s", peer, error.status, error.reason)
+        LOGGER.info(
+            "Rejected request from %s: %d %s", _peer(self.client), error.status, error.reason
+        )
         if not self.closing:
             self.transport.write(error_response(error, state.clock.default_headers))
             self.close()
@@ -494,6 +495,53 @@ class HttpConnection(asyncio.Protocol):
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+
+
+class ProxyProtocolConnection(HttpConnection):
+    """`--proxy-protocol`: a PROXY header precedes the first request, from a trusted peer.
+
+    The header gives the client's address, which then takes the peer's
+    place everywhere (scope, environ, access log, and the trust decision for
+    forwarding headers).  A missing or malformed header is answered with 400
+    (a v2 one, being binary, by closing), a header from a peer outside
+    --forwarded-allow-ips with 403; one log line each.  A subclass, so that
+    without the setting the hot path has no check to make.
+    """
+
+    __slots__ = ("proxy_pending",)
+
+    def __init__(self, state: ServerState) -> None:
+        super().__init__(state)
+        self.proxy_pending: bytes | None = b""  # None once the header was read
+
+    def data_received(self, data: bytes) -> None:
+        pending = self.proxy_pending
+        if pending is None or self.closing:
+            super().data_received(data)
+            return
+        data = pending + data if pending else data
+        try:
+            parsed = proxy_protocol.parse(data)
+            if parsed is not None and not self._peer_is_proxy():
+                raise ProtocolError(403, "PROXY header from a peer not in --forwarded-allow-ips")
+        except ProtocolError as error:
+            if proxy_protocol.is_binary(data):
+                self.state.counters.rejected += 1
+                LOGGER.info("Closed connection from %s: %s", _peer(self.client), error.reason)
+                self.close()
+            else:
+                self.reject(error)
+            return
+        if parsed is None:
+            self.proxy_pending = data
+            return
+        header, size = parsed
+        self.proxy_pending = None
+        if not header.local:
+            self.client = header.client
+            self.trusted = None  # forwarding headers are now the real client's to vouch for
+        if size < len(data):
+            super().data_received(data[size:])
 
 
 def error_response(error: ProtocolError, default_headers: bytes) -> bytes:
@@ -525,6 +573,10 @@ def _parser_error(exc: httptools.HttpParserError, data: bytes) -> ProtocolError:
     if "HTTP version" in message:
         return ProtocolError(505, "unsupported HTTP version")
     return ProtocolError(400, message.rstrip(".") or "invalid request")
+
+
+def _peer(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "unix socket"
 
 
 def _address(info: object) -> tuple[str, int] | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from prefork.config import Config
 from prefork.http.accept import Acceptor
-from prefork.http.connection import HttpConnection
+from prefork.http.connection import HttpConnection, ProxyProtocolConnection
 from prefork.http.exchange import Exchange
 from prefork.http.forwarded import ProxyTrust
 from prefork.http.response import Clock
@@ -222,10 +222,11 @@ class HttpServer:
 
     async def start(self, sockets: Sequence[socket.socket]) -> None:
         state = self.state
+        connection = ProxyProtocolConnection if self.config.proxy_protocol else HttpConnection
         for sock in sockets:
             # Not loop.create_server: see prefork/http/accept.py for what
             # libuv does when descriptors run out.
-            server = Acceptor(self.loop, sock, lambda: HttpConnection(state), self._ssl, state)
+            server = Acceptor(self.loop, sock, lambda: connection(state), self._ssl, state)
             server.start()
             self.servers.append(server)
         self._tick()
