@@ -127,3 +127,14 @@ def test_head_of_streamed_body_is_not_chunked(servers: LazyServers, mode: str) -
     assert "transfer-encoding" not in fields
     assert "content-length" not in fields
     assert_next_is_second_response(rest)
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_interim_status_from_the_app_ends_the_connection(servers: LazyServers, mode: str) -> None:
+    # No final response can follow an app's 1xx on this connection: the head
+    # alone is sent (nothing a client would take for the next response), then
+    # the connection closes.
+    fields, rest = two_responses(servers[mode, "main"], "GET", "/status?code=103&pieces=2")
+    assert "content-length" not in fields
+    assert "transfer-encoding" not in fields
+    assert rest == b""

@@ -312,11 +312,14 @@ class HttpConnection(asyncio.Protocol):
             raise ProtocolError(503, "server busy")
         counters.inflight += 1
         keep_alive = state.keep_alive and not state.draining and parser.should_keep_alive()
-        view = self._forwarded(headers) if self.forwarded and self._peer_is_proxy() else None
-        if view is not None and view.host is not None:
-            headers = forwarded.with_host(headers, view.host)
+        view = None
+        if self.forwarded and self._peer_is_proxy():
+            view = self._forwarded(headers)
+            if view is not None and view.host is not None:
+                headers = forwarded.with_host(headers, view.host)
         exchange = state.exchange_class(self, method, url, version, headers, keep_alive)
-        exchange.forwarded = view
+        if view is not None:
+            exchange.forwarded = view
         if state.metrics is not None:
             exchange.begun = perf_counter()
         pipeline = self.pipeline

@@ -128,7 +128,11 @@ class InlineWSGIExchange(WSGIExchange):
 
     def _send_whole(self, body: bytes) -> None:
         head = self.head(len(body))
-        self.conn.transport.write(head + self.body_bytes(body))
+        if self.framing is IDENTITY:  # the common case, without a call
+            self.body_sent = len(body)
+            self.conn.transport.write(head + body)
+        else:
+            self.conn.transport.write(head + self.body_bytes(body))
 
     def _end(self) -> None:
         if self.framing is CHUNKED and not self.closed:
