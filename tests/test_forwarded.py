@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Final
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prefork.config import load
 from prefork.errors import ConfigError
 from prefork.http.forwarded import (
+    NAMES,
     Forwarded,
     ProxyTrust,
     client_index,
@@ -140,6 +143,17 @@ def test_default_trusts_the_local_machine(tmp_path: Path) -> None:
 
 
 H = list[tuple[bytes, bytes]]
+# Fragments the grammar cares about, for the property test below.
+SAMPLES: Final = [
+    b"for=",
+    b'for="[2001:db8::1]:4711"',
+    b"for=1.2.3.4;proto=https;host=a:1",
+    b"[::1]:80, 10.0.0.1",
+    b"https",
+    b"a:99999",
+    b'"\\',
+    b",,;;",
+]
 CASES: Final[list[tuple[str, H, Forwarded | None]]] = [
     ("nothing usable", [(b"x-forwarded-for", b"garbage")], None),
     (
@@ -214,3 +228,19 @@ def test_with_host_replaces_in_place() -> None:
     headers = [(b"host", b"a"), (b"accept", b"*/*")]
     assert with_host(headers, b"b") == [(b"host", b"b"), (b"accept", b"*/*")]
     assert with_host([(b"accept", b"*/*")], b"b") == [(b"accept", b"*/*"), (b"host", b"b")]
+
+
+_FIELD_VALUES = st.binary(max_size=60).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
+_FIELDS = st.lists(
+    st.tuples(st.sampled_from(sorted(NAMES)), st.one_of(_FIELD_VALUES, st.sampled_from(SAMPLES))),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
+@given(_FIELDS)
+def test_resolve_never_raises(fields: H) -> None:
+    # Whatever a peer sends, a well-formed view or None: never an exception (a 500).
+    view = resolve([(b"host", b"app.test"), *fields], LOCAL, PEER, "http", SOCKET, b"app.test")
+    if view is not None and view.host is not None:
+        assert view.server is not None
