@@ -1,4 +1,4 @@
-"""Responses whose framing the status or the method decides, for tests/test_framing.py.
+"""Responses whose framing the status or the method decides, for tests/integration/test_framing.py.
 
 The same routes in both interfaces:
 

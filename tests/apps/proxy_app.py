@@ -1,4 +1,4 @@
-"""Answers with who it thinks the client is, for tests/test_proxy_server.py.
+"""Answers with who it thinks the client is (tests/integration/test_proxy*.py).
 
 Both interfaces answer the same JSON: client [host, port], scheme,
 server [name, port] and the Host header, from the WSGI environ or the ASGI

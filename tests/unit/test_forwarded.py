@@ -1,7 +1,7 @@
 """prefork.http.forwarded without sockets: parsing, trust and the resolved view, table-driven.
 
 The real-server side (both interfaces, trusted and untrusted peers, the
-access log) is in tests/test_proxy_server.py.
+access log) is in tests/integration/test_proxy_server.py.
 """
 
 from __future__ import annotations

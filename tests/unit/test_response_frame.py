@@ -1,6 +1,6 @@
 """prefork.http.response.frame, table-driven: status and method first, then the headers.
 
-The same rules through a real server, in every mode, are in tests/test_framing.py.
+The same rules through a real server, in every mode, are in tests/integration/test_framing.py.
 """
 
 from __future__ import annotations

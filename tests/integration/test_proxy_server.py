@@ -3,7 +3,7 @@
 A trusted peer's X-Forwarded-* / Forwarded headers reach the ASGI scope,
 the WSGI environ and the access log; an untrusted peer's headers pass
 through to the app untouched and change nothing.  The parsing rules
-themselves are table-tested in tests/test_forwarded.py.
+themselves are table-tested in tests/unit/test_forwarded.py.
 """
 
 from __future__ import annotations
