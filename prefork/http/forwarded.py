@@ -37,8 +37,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, NamedTuple
 
 from prefork.http.checks import HOST, HOST_CHARS
 
@@ -75,9 +74,9 @@ def parse_trust_entry(entry: str) -> str | IPNetwork:
 class ProxyTrust:
     """The peers allowed to speak for the client (`--forwarded-allow-ips`)."""
 
-    # Bounded: a busy server sees many peers, but asks about each one once per
-    # connection; an address outside the cache is just computed again.
-    _CACHE_MAX: Final = 4096
+    # Bounds both caches (cleared when full): a busy server sees many peers
+    # and clients; what falls out of the cache is just computed again.
+    CACHE_MAX: Final = 4096
 
     def __init__(self, entries: Iterable[str]) -> None:
         parsed = [parse_trust_entry(entry) for entry in entries]
@@ -91,6 +90,7 @@ class ProxyTrust:
             if not isinstance(p, str)
         )
         self._known: dict[str, bool] = {}
+        self.resolved: dict[tuple[Any, ...], Forwarded | None] = {}  # by resolve()
 
     def trusts(self, host: str | None) -> bool:
         """Whether a peer may speak for the client; None is a unix-socket peer."""
@@ -99,7 +99,7 @@ class ProxyTrust:
         known = self._known.get(host)
         if known is None:
             known = self.everyone or self._in_ranges(host)
-            if len(self._known) >= self._CACHE_MAX:
+            if len(self._known) >= self.CACHE_MAX:
                 self._known.clear()
             self._known[host] = known
         return known
@@ -114,8 +114,7 @@ class ProxyTrust:
         return any(size == s and value & mask == network for s, network, mask in self.ranges)
 
 
-@dataclass(frozen=True, slots=True)
-class Forwarded:
+class Forwarded(NamedTuple):  # a NamedTuple: built per request, several times cheaper
     """The request as the outermost trusted proxy received it."""
 
     client: Address | None
@@ -137,12 +136,34 @@ def resolve(
     `client`, `scheme`, `server` and `host` (the Host header, b"" if none)
     describe the request as received from the peer, which is trusted.
     """
-    values: dict[bytes, list[bytes]] = {}
+    values: dict[bytes, bytes] = {}
     for field, value in headers:
         if field in NAMES:
-            values.setdefault(field, []).append(value)
+            # RFC 9110 5.3: repeated lines form one comma-separated list.
+            values[field] = values[field] + b"," + value if field in values else value
+    # A proxy repeats itself (the same client makes many requests): the answer
+    # for the same inputs is remembered, and costs a hash and a lookup.
+    key = (*values.items(), client, scheme, server, host)
+    resolved = trust.resolved
+    if key in resolved:
+        return resolved[key]
+    view = _resolve(values, trust, client, scheme, server, host)
+    if len(resolved) >= trust.CACHE_MAX:
+        resolved.clear()
+    resolved[key] = view
+    return view
+
+
+def _resolve(
+    values: dict[bytes, bytes],
+    trust: ProxyTrust,
+    client: Address | None,
+    scheme: str,
+    server: Address | None,
+    host: bytes,
+) -> Forwarded | None:
     if _X_NAMES.isdisjoint(values):
-        said = _from_forwarded(values.get(FORWARDED, []), trust)
+        said = _from_forwarded(values.get(FORWARDED), trust)
     else:
         said = _from_x_forwarded(values, trust)
     new_client, new_scheme, new_host, port = said
@@ -165,7 +186,7 @@ def resolve(
 _Said = tuple[Address | None, str | None, bytes | None, int | None]
 
 
-def _from_x_forwarded(values: dict[bytes, list[bytes]], trust: ProxyTrust) -> _Said:
+def _from_x_forwarded(values: dict[bytes, bytes], trust: ProxyTrust) -> _Said:
     client = None
     hops = _list(values.get(X_FORWARDED_FOR))
     if hops:
@@ -176,8 +197,8 @@ def _from_x_forwarded(values: dict[bytes, list[bytes]], trust: ProxyTrust) -> _S
     return client, scheme, host, port
 
 
-def _from_forwarded(lines: list[bytes], trust: ProxyTrust) -> _Said:
-    elements = parse_forwarded(b",".join(lines).decode("latin-1")) if lines else None
+def _from_forwarded(value: bytes | None, trust: ProxyTrust) -> _Said:
+    elements = parse_forwarded(value.decode("latin-1")) if value else None
     if not elements:
         return None, None, None, None
     chosen = elements[client_index([e.get("for", "") for e in elements], trust)]
@@ -286,16 +307,17 @@ def split_host(host: bytes) -> tuple[str, int | None] | None:
     return (name, int(port_text)) if _is_port(port_text) else None
 
 
-def _list(lines: list[bytes] | None) -> list[str]:
-    """A comma-separated field's elements across all its lines (RFC 9110 5.3)."""
-    if not lines:
+def _list(value: bytes | None) -> list[str]:
+    """A comma-separated field's elements."""
+    if not value:
         return []
-    return [item.strip() for item in b",".join(lines).decode("latin-1").split(",")]
+    return [item.strip() for item in value.decode("latin-1").split(",")]
 
 
-def _last(lines: list[bytes] | None) -> str | None:
-    items = _list(lines)
-    return items[-1] if items else None
+def _last(value: bytes | None) -> str | None:
+    if not value:
+        return None
+    return value.rpartition(b",")[2].strip().decode("latin-1")
 
 
 def _scheme(value: str | None) -> str | None:
