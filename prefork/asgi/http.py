@@ -112,7 +112,8 @@ class ASGIExchange(Exchange):
         }
         view = self.forwarded
         if view is not None:
-            scope["client"] = view.client
+            if view.client is not None:
+                scope["client"] = view.client
             scope["scheme"] = view.scheme
             scope["server"] = view.server
         return scope

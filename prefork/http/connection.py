@@ -358,7 +358,7 @@ class HttpConnection(asyncio.Protocol):
         scheme = "https" if self.transport.get_extra_info("sslcontext") else "http"
         host = self.host if self.hosts else b""
         trust = self.state.proxy_trust
-        return forwarded.resolve(headers, trust, self.client, scheme, self.sockname, host)
+        return forwarded.resolve(headers, trust, scheme, self.sockname, host)
 
     def on_body(self, body: bytes) -> None:
         exchange = self.current

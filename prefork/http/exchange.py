@@ -168,7 +168,7 @@ class Exchange:
         from prefork.observe.accesslog import AccessEntry
 
         view = self.forwarded
-        client = self.conn.client if view is None else view.client
+        client = self.conn.client if view is None or view.client is None else view.client
         return AccessEntry(
             remote_addr=client[0] if client else "-",
             method=self.method.decode("latin-1"),

@@ -11,7 +11,9 @@ costs nothing, and its headers reach the app untouched and unbelieved.
 
 `resolve` turns the headers into a `Forwarded` view (client, scheme, server
 address, Host) that the interface adapters apply to the ASGI scope or the
-WSGI environ, and the access log to `%(h)s`.
+WSGI environ, and the access log to `%(h)s`.  Views are remembered by their
+inputs (the forwarding values, not the peer's port), so a proxy relaying the
+same client again costs a hash and a dict lookup.
 
 Rules (docs/operations.md, "Behind a proxy"):
 - The client is the right-most hop that is not a trusted proxy: each proxy
@@ -117,7 +119,7 @@ class ProxyTrust:
 class Forwarded(NamedTuple):  # a NamedTuple: built per request, several times cheaper
     """The request as the outermost trusted proxy received it."""
 
-    client: Address | None
+    client: Address | None  # None: the proxy named none, the peer stays the client
     scheme: str
     server: Address | None
     host: bytes | None  # the Host value the app sees, when a proxy forwarded one
@@ -126,15 +128,14 @@ class Forwarded(NamedTuple):  # a NamedTuple: built per request, several times c
 def resolve(
     headers: Sequence[tuple[bytes, bytes]],
     trust: ProxyTrust,
-    client: Address | None,
     scheme: str,
     server: Address | None,
     host: bytes,
 ) -> Forwarded | None:
     """Apply what trusted proxies say to the connection's own view; None if nothing usable.
 
-    `client`, `scheme`, `server` and `host` (the Host header, b"" if none)
-    describe the request as received from the peer, which is trusted.
+    `scheme`, `server` and `host` (the Host header, b"" if none) describe the
+    request as received from the peer, which is trusted.
     """
     values: dict[bytes, bytes] = {}
     for field, value in headers:
@@ -143,11 +144,11 @@ def resolve(
             values[field] = values[field] + b"," + value if field in values else value
     # A proxy repeats itself (the same client makes many requests): the answer
     # for the same inputs is remembered, and costs a hash and a lookup.
-    key = (*values.items(), client, scheme, server, host)
+    key = (*values.items(), scheme, server, host)
     resolved = trust.resolved
     if key in resolved:
         return resolved[key]
-    view = _resolve(values, trust, client, scheme, server, host)
+    view = _resolve(values, trust, scheme, server, host)
     if len(resolved) >= trust.CACHE_MAX:
         resolved.clear()
     resolved[key] = view
@@ -157,7 +158,6 @@ def resolve(
 def _resolve(
     values: dict[bytes, bytes],
     trust: ProxyTrust,
-    client: Address | None,
     scheme: str,
     server: Address | None,
     host: bytes,
@@ -179,7 +179,7 @@ def _resolve(
         if port != _DEFAULT_PORTS[scheme]:
             shown += f":{port}"
         new_host = shown.encode("latin-1")
-    return Forwarded(new_client or client, scheme, server, new_host)
+    return Forwarded(new_client, scheme, server, new_host)
 
 
 # What one proxy chain says: (client, scheme, host, port), None where it says nothing usable.

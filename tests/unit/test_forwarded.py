@@ -27,7 +27,6 @@ from prefork.http.forwarded import (
 )
 
 LOCAL: Final = ProxyTrust(["127.0.0.1", "::1", "unix", "10.0.0.0/8"])
-PEER: Final = ("127.0.0.1", 50000)
 SOCKET: Final = ("127.0.0.1", 8000)
 
 
@@ -174,28 +173,28 @@ CASES: Final[list[tuple[str, H, Forwarded | None]]] = [
     (
         "the right-most proto, case-insensitive",
         [(b"x-forwarded-proto", b"http, HTTPS")],
-        Forwarded(PEER, "https", SOCKET, None),
+        Forwarded(None, "https", SOCKET, None),
     ),
     ("an unknown proto is ignored", [(b"x-forwarded-proto", b"gopher")], None),
     (
         "forwarded host and port",
         [(b"x-forwarded-host", b"example.com"), (b"x-forwarded-port", b"8443")],
-        Forwarded(PEER, "http", ("example.com", 8443), b"example.com:8443"),
+        Forwarded(None, "http", ("example.com", 8443), b"example.com:8443"),
     ),
     (
         "host with its port, https default port dropped from Host",
         [(b"x-forwarded-host", b"example.com:443"), (b"x-forwarded-proto", b"https")],
-        Forwarded(PEER, "https", ("example.com", 443), b"example.com"),
+        Forwarded(None, "https", ("example.com", 443), b"example.com"),
     ),
     (
         "port alone rewrites the request's Host",
         [(b"x-forwarded-port", b"8080")],
-        Forwarded(PEER, "http", ("app.test", 8080), b"app.test:8080"),
+        Forwarded(None, "http", ("app.test", 8080), b"app.test:8080"),
     ),
     (
         "IPv6 host",
         [(b"x-forwarded-host", b"[2001:db8::1]:8080")],
-        Forwarded(PEER, "http", ("2001:db8::1", 8080), b"[2001:db8::1]:8080"),
+        Forwarded(None, "http", ("2001:db8::1", 8080), b"[2001:db8::1]:8080"),
     ),
     ("a malformed host is ignored", [(b"x-forwarded-host", b"exa mple")], None),
     ("a malformed port is ignored", [(b"x-forwarded-port", b"99999")], None),
@@ -207,7 +206,7 @@ CASES: Final[list[tuple[str, H, Forwarded | None]]] = [
     (
         "Forwarded: for=unknown is not believed, proto is",
         [(b"forwarded", b"for=unknown;proto=https")],
-        Forwarded(PEER, "https", SOCKET, None),
+        Forwarded(None, "https", SOCKET, None),
     ),
     ("Forwarded: malformed, ignored", [(b"forwarded", b"for=a;for=b")], None),
     (
@@ -221,7 +220,7 @@ CASES: Final[list[tuple[str, H, Forwarded | None]]] = [
 @pytest.mark.parametrize(("case", "headers", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_resolve(case: str, headers: H, expected: Forwarded | None) -> None:
     all_headers = [(b"host", b"app.test"), *headers]
-    assert resolve(all_headers, LOCAL, PEER, "http", SOCKET, b"app.test") == expected
+    assert resolve(all_headers, LOCAL, "http", SOCKET, b"app.test") == expected
 
 
 def test_with_host_replaces_in_place() -> None:
@@ -241,6 +240,6 @@ _FIELDS = st.lists(
 @given(_FIELDS)
 def test_resolve_never_raises(fields: H) -> None:
     # Whatever a peer sends, a well-formed view or None: never an exception (a 500).
-    view = resolve([(b"host", b"app.test"), *fields], LOCAL, PEER, "http", SOCKET, b"app.test")
+    view = resolve([(b"host", b"app.test"), *fields], LOCAL, "http", SOCKET, b"app.test")
     if view is not None and view.host is not None:
         assert view.server is not None
