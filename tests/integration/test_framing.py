@@ -9,14 +9,12 @@ exactly the second response.
 
 from __future__ import annotations
 
-import contextlib
 import socket
-from collections.abc import Iterator
 from typing import Final
 
 import pytest
 
-from tests.server import LazyServers, Server
+from tests.server import Server, SharedServers
 
 IO_TIMEOUT: Final = 15.0
 WSGI_APP: Final = "tests.apps.framing_app:wsgi_app"
@@ -30,21 +28,8 @@ SECOND: Final = b"GET /fixed HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 SECOND_RESPONSE_END: Final = b"\r\n\r\nhello"
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[LazyServers]:
-    with contextlib.ExitStack() as stack:
-        yield LazyServers(
-            stack,
-            lambda key: (
-                *MODES[key[0]],
-                "-w",
-                "1",
-                "--log-level",
-                "debug",
-                "--graceful-timeout",
-                "1",
-            ),
-        )
+def framing_server(shared_server: SharedServers, mode: str) -> Server:
+    return shared_server(*MODES[mode], "-w", "1", "--log-level", "debug", "--graceful-timeout", "1")
 
 
 def two_responses(server: Server, method: str, target: str) -> tuple[dict[str, str], bytes]:
@@ -73,10 +58,10 @@ def assert_next_is_second_response(rest: bytes) -> None:
 @pytest.mark.parametrize("code", [204, 304])
 @pytest.mark.parametrize("pieces", [0, 1, 3])
 def test_bodyless_status_ends_at_its_head(
-    servers: LazyServers, mode: str, code: int, pieces: int
+    shared_server: SharedServers, mode: str, code: int, pieces: int
 ) -> None:
     fields, rest = two_responses(
-        servers[mode, "main"], "GET", f"/status?code={code}&pieces={pieces}"
+        framing_server(shared_server, mode), "GET", f"/status?code={code}&pieces={pieces}"
     )
     assert "transfer-encoding" not in fields
     assert "content-length" not in fields  # RFC 9110 8.6: never in a 204; not invented for a 304
@@ -84,8 +69,10 @@ def test_bodyless_status_ends_at_its_head(
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_content_length_removed_from_204_kept_on_304(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "main"]
+def test_content_length_removed_from_204_kept_on_304(
+    shared_server: SharedServers, mode: str
+) -> None:
+    server = framing_server(shared_server, mode)
     fields, rest = two_responses(server, "GET", "/status?code=204&pieces=1&length=1")
     assert "content-length" not in fields
     assert_next_is_second_response(rest)
@@ -96,8 +83,8 @@ def test_content_length_removed_from_204_kept_on_304(servers: LazyServers, mode:
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_dropped_body_logged_at_debug(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "main"]
+def test_dropped_body_logged_at_debug(shared_server: SharedServers, mode: str) -> None:
+    server = framing_server(shared_server, mode)
     start = len(server.lines)
     _, rest = two_responses(server, "GET", "/status?code=204&pieces=2")
     assert_next_is_second_response(rest)
@@ -107,34 +94,40 @@ def test_dropped_body_logged_at_debug(servers: LazyServers, mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_head_without_app_length_gets_none(servers: LazyServers, mode: str) -> None:
-    fields, rest = two_responses(servers[mode, "main"], "HEAD", "/empty")
+def test_head_without_app_length_gets_none(shared_server: SharedServers, mode: str) -> None:
+    fields, rest = two_responses(framing_server(shared_server, mode), "HEAD", "/empty")
     assert "content-length" not in fields  # not an invented 0: the GET's length is unknown
     assert "transfer-encoding" not in fields
     assert_next_is_second_response(rest)
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_head_keeps_app_length(servers: LazyServers, mode: str) -> None:
-    fields, rest = two_responses(servers[mode, "main"], "HEAD", "/fixed")
+def test_head_keeps_app_length(shared_server: SharedServers, mode: str) -> None:
+    fields, rest = two_responses(framing_server(shared_server, mode), "HEAD", "/fixed")
     assert fields["content-length"] == "5"
     assert_next_is_second_response(rest)
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_head_of_streamed_body_is_not_chunked(servers: LazyServers, mode: str) -> None:
-    fields, rest = two_responses(servers[mode, "main"], "HEAD", "/status?code=200&pieces=3")
+def test_head_of_streamed_body_is_not_chunked(shared_server: SharedServers, mode: str) -> None:
+    fields, rest = two_responses(
+        framing_server(shared_server, mode), "HEAD", "/status?code=200&pieces=3"
+    )
     assert "transfer-encoding" not in fields
     assert "content-length" not in fields
     assert_next_is_second_response(rest)
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_interim_status_from_the_app_ends_the_connection(servers: LazyServers, mode: str) -> None:
+def test_interim_status_from_the_app_ends_the_connection(
+    shared_server: SharedServers, mode: str
+) -> None:
     # No final response can follow an app's 1xx on this connection: the head
     # alone is sent (nothing a client would take for the next response), then
     # the connection closes.
-    fields, rest = two_responses(servers[mode, "main"], "GET", "/status?code=103&pieces=2")
+    fields, rest = two_responses(
+        framing_server(shared_server, mode), "GET", "/status?code=103&pieces=2"
+    )
     assert "content-length" not in fields
     assert "transfer-encoding" not in fields
     assert rest == b""

@@ -11,12 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-from collections.abc import Iterator
 from typing import Any, Final
 
 import pytest
 
-from tests.server import LazyServers, Server
+from tests.server import Server, SharedServers
 from tests.unit.test_proxy_protocol import (
     TCP4,
     TCP6,
@@ -48,10 +47,8 @@ COMMON: Final = (
 )
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[LazyServers]:
-    with contextlib.ExitStack() as stack:
-        yield LazyServers(stack, lambda key: (*APPS[key[0]], *TRUST[key[1]], *COMMON))
+def server_for(shared_server: SharedServers, mode: str, trust: str = "default") -> Server:
+    return shared_server(*APPS[mode], *TRUST[trust], *COMMON)
 
 
 def request(path: str, *, close: bool = False, extra: str = "") -> bytes:
@@ -93,8 +90,8 @@ HEADERS: Final = {
 
 @pytest.mark.parametrize("mode", list(APPS))
 @pytest.mark.parametrize("kind", list(HEADERS))
-def test_client_from_header(servers: LazyServers, mode: str, kind: str) -> None:
-    server = servers[mode, "default"]
+def test_client_from_header(shared_server: SharedServers, mode: str, kind: str) -> None:
+    server = server_for(shared_server, mode)
     header, client = HEADERS[kind]
     start = len(server.lines)
     # The header split over two writes, and a second request on the same connection.
@@ -109,14 +106,16 @@ def test_client_from_header(servers: LazyServers, mode: str, kind: str) -> None:
 @pytest.mark.parametrize(
     "header", [b"PROXY UNKNOWN\r\n", v2(V2_LOCAL, UNSPEC, b"")], ids=["v1-unknown", "v2-local"]
 )
-def test_no_address_keeps_the_peer(servers: LazyServers, mode: str, header: bytes) -> None:
-    (view,) = views(talk(servers[mode, "default"], header + request("/", close=True)))
+def test_no_address_keeps_the_peer(shared_server: SharedServers, mode: str, header: bytes) -> None:
+    (view,) = views(talk(server_for(shared_server, mode), header + request("/", close=True)))
     assert view["client"][0] == "127.0.0.1"
 
 
 @pytest.mark.parametrize("mode", ["inline", "asgi"])
-def test_forwarding_headers_trusted_as_the_header_client(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "default"]
+def test_forwarding_headers_trusted_as_the_header_client(
+    shared_server: SharedServers, mode: str
+) -> None:
+    server = server_for(shared_server, mode)
     xff = "X-Forwarded-For: 198.51.100.9\r\n"
     # A local proxy (trusted) behind the balancer: its X-Forwarded-For counts.
     local = b"PROXY TCP4 127.0.0.1 10.0.0.1 40000 80\r\n"
@@ -138,8 +137,10 @@ def test_forwarding_headers_trusted_as_the_header_client(servers: LazyServers, m
     ],
     ids=["missing", "malformed-v1", "too-long-v1"],
 )
-def test_bad_text_header_is_400(servers: LazyServers, mode: str, sent: bytes, reason: str) -> None:
-    server = servers[mode, "default"]
+def test_bad_text_header_is_400(
+    shared_server: SharedServers, mode: str, sent: bytes, reason: str
+) -> None:
+    server = server_for(shared_server, mode)
     start = len(server.lines)
     raw = talk(server, sent)
     assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n")
@@ -148,16 +149,16 @@ def test_bad_text_header_is_400(servers: LazyServers, mode: str, sent: bytes, re
 
 
 @pytest.mark.parametrize("mode", ["inline", "asgi"])
-def test_bad_binary_header_just_closes(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "default"]
+def test_bad_binary_header_just_closes(shared_server: SharedServers, mode: str) -> None:
+    server = server_for(shared_server, mode)
     start = len(server.lines)
     assert talk(server, v2(0x22, TCP4, inet4("203.0.113.7", 1)) + request("/")) == b""
     server.wait_for_log(r"Closed connection from 127\.0\.0\.1:\d+: unsupported PROXY", start=start)
 
 
 @pytest.mark.parametrize("mode", ["inline", "asgi"])
-def test_untrusted_peer_is_refused(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "elsewhere"]
+def test_untrusted_peer_is_refused(shared_server: SharedServers, mode: str) -> None:
+    server = server_for(shared_server, mode, "elsewhere")
     header = b"PROXY TCP4 203.0.113.7 10.0.0.1 56324 80\r\n"
     raw = talk(server, header + request("/", close=True))
     assert raw.startswith(b"HTTP/1.1 403 Forbidden\r\n")

@@ -8,16 +8,14 @@ themselves are table-tested in tests/unit/test_forwarded.py.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
 import pytest
 
-from tests.server import LazyServers, Server, run_server
+from tests.server import Server, SharedServers, run_server
 
 IO_TIMEOUT: Final = 15.0
 APPS: Final = {
@@ -37,10 +35,8 @@ NGINX: Final = {
 }
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[LazyServers]:
-    with contextlib.ExitStack() as stack:
-        yield LazyServers(stack, lambda key: (*APPS[key[0]], *TRUST[key[1]], *COMMON))
+def server_for(shared_server: SharedServers, mode: str, trust: str = "default") -> Server:
+    return shared_server(*APPS[mode], *TRUST[trust], *COMMON)
 
 
 def seen(client: httpx.Client, url: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -51,8 +47,8 @@ def seen(client: httpx.Client, url: str, headers: dict[str, str]) -> dict[str, A
 
 
 @pytest.mark.parametrize("mode", list(APPS))
-def test_trusted_proxy_is_believed(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "default"]
+def test_trusted_proxy_is_believed(shared_server: SharedServers, mode: str) -> None:
+    server = server_for(shared_server, mode)
     start = len(server.lines)
     with httpx.Client(timeout=IO_TIMEOUT) as client:
         view = seen(client, server.url + "/believed", NGINX)
@@ -71,8 +67,8 @@ def test_trusted_proxy_is_believed(servers: LazyServers, mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", list(APPS))
-def test_rfc7239_forwarded(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "default"]
+def test_rfc7239_forwarded(shared_server: SharedServers, mode: str) -> None:
+    server = server_for(shared_server, mode)
     header = 'for=6.6.6.6, for="[2001:db8::1]:4711";proto=https;host="shop.example:8443"'
     with httpx.Client(timeout=IO_TIMEOUT) as client:
         view = seen(client, server.url, {"Forwarded": header})
@@ -83,8 +79,8 @@ def test_rfc7239_forwarded(servers: LazyServers, mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", list(APPS))
-def test_untrusted_peer_is_not_believed(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "elsewhere"]
+def test_untrusted_peer_is_not_believed(shared_server: SharedServers, mode: str) -> None:
+    server = server_for(shared_server, mode, "elsewhere")
     start = len(server.lines)
     with httpx.Client(timeout=IO_TIMEOUT) as client:
         view = seen(client, server.url + "/forged", {**NGINX, "Forwarded": "for=1.1.1.1"})
@@ -97,8 +93,8 @@ def test_untrusted_peer_is_not_believed(servers: LazyServers, mode: str) -> None
 
 
 @pytest.mark.parametrize("mode", list(APPS))
-def test_malformed_values_are_ignored(servers: LazyServers, mode: str) -> None:
-    server = servers[mode, "default"]
+def test_malformed_values_are_ignored(shared_server: SharedServers, mode: str) -> None:
+    server = server_for(shared_server, mode)
     bad = {"X-Forwarded-For": "not an address", "X-Forwarded-Port": "99999"}
     with httpx.Client(timeout=IO_TIMEOUT) as client:
         view = seen(client, server.url, {**bad, "X-Forwarded-Proto": "https"})
