@@ -110,10 +110,11 @@ FOREIGN_FLAGS: Final[tuple[ForeignFlag, ...]] = (
     ForeignFlag(
         ("--proxy-headers",),
         "uvicorn",
-        "prefork does not apply X-Forwarded-* headers yet; use your framework's proxy "
-        "middleware (Werkzeug's ProxyFix, Django's SECURE_PROXY_SSL_HEADER)",
+        "already the default: X-Forwarded-* and Forwarded are believed from the peers in "
+        "--forwarded-allow-ips",
         refused=False,
         takes_value=False,
+        built_in=("",),
     ),
     ForeignFlag(
         ("--initgroups",),

@@ -844,7 +844,11 @@ class Config:
         parse=parse_ip_list,
         section="HTTP",
         metavar="IPS",
-        aliases=(Alias("--no-proxy-headers", "uvicorn", const=()),),
+        # gunicorn keeps a second list for PROXY protocol peers; prefork has one.
+        aliases=(
+            Alias("--no-proxy-headers", "uvicorn", const=()),
+            Alias("--proxy-allow-from", "gunicorn"),
+        ),
         doc="Comma-separated peers trusted to say who the client is: IP addresses, CIDR "
         "networks (10.0.0.0/8), `unix` (peers on a unix socket) or `*` (every peer). "
         "From these only, X-Forwarded-For/-Proto/-Host/-Port and `Forwarded` are "
