@@ -867,6 +867,16 @@ class Config:
         "or malformed header gets 400 and the connection closes. Not with --certfile.",
     )
 
+    request_id: bool = setting(
+        False,
+        "--request-id",
+        parse=parse_bool,
+        section="HTTP",
+        doc="Give every request one X-Request-ID: a trusted proxy's (--forwarded-allow-ips) "
+        "is kept, any other request gets a new one. Off by default: without it the "
+        "header passes through untouched.",
+    )
+
     # -- logging -------------------------------------------------------------
     log_level: str = setting(
         "info",

@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import httptools
 
 from prefork.errors import ProtocolError
-from prefork.http import checks, forwarded, proxy_protocol
+from prefork.http import checks, forwarded, proxy_protocol, request_id
 from prefork.http.exchange import Exchange
 from prefork.http.response import CONTINUE_100, STATUS_LINES
 
 # The names on_header notes: those that decide framing, and those a trusted
 # proxy uses to describe the client (any other name costs one set lookup).
-_SPECIAL_NAMES: Final = checks.SPECIAL_NAMES | forwarded.NAMES
+_SPECIAL_NAMES: Final = checks.SPECIAL_NAMES | forwarded.NAMES | {request_id.HEADER}
 
 if TYPE_CHECKING:
     from prefork.http.server import ServerState
@@ -76,6 +76,7 @@ class HttpConnection(asyncio.Protocol):
         "pipeline",
         "read_deadline",
         "reading_paused",
+        "request_id",
         "server",
         "sockname",
         "state",
@@ -112,6 +113,7 @@ class HttpConnection(asyncio.Protocol):
         # decided once, when a request first carries a forwarding header.
         self.trusted: bool | None = None
         self.forwarded = False  # the head being parsed carries a forwarding header
+        self.request_id = False  # ... or an X-Request-ID
         self.in_head = False
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -214,6 +216,7 @@ class HttpConnection(asyncio.Protocol):
         self.content_length = -1
         self.expect = False
         self.forwarded = False
+        self.request_id = False
         self.read_deadline = self.state.clock.now + self.state.header_timeout
 
     def on_url(self, url: bytes) -> None:
@@ -263,6 +266,8 @@ class HttpConnection(asyncio.Protocol):
         elif name == checks.EXPECT:
             if value.lower() == b"100-continue":
                 self.expect = True
+        elif name == request_id.HEADER:
+            self.request_id = True
         else:
             self.forwarded = True  # one of forwarded.NAMES
 
@@ -317,6 +322,8 @@ class HttpConnection(asyncio.Protocol):
             view = self._forwarded(headers)
             if view is not None and view.host is not None:
                 headers = forwarded.with_host(headers, view.host)
+        if state.request_ids is not None and not (self.request_id and self._peer_is_proxy()):
+            headers = state.request_ids.assign(headers, replace=self.request_id)
         exchange = state.exchange_class(self, method, url, version, headers, keep_alive)
         if view is not None:
             exchange.forwarded = view

@@ -20,6 +20,7 @@ from prefork.http.accept import Acceptor
 from prefork.http.connection import HttpConnection, ProxyProtocolConnection
 from prefork.http.exchange import Exchange
 from prefork.http.forwarded import ProxyTrust
+from prefork.http.request_id import RequestIds
 from prefork.http.response import Clock
 from prefork.loader import LoadedApp
 
@@ -73,6 +74,7 @@ class ServerState:
         "metrics",
         "on_request_limit",
         "proxy_trust",
+        "request_ids",
         "request_limit",
         "request_timeout",
         "send_timeout",
@@ -131,6 +133,7 @@ class ServerState:
         # tick early: one more tick keeps this timeout from firing early too.
         self.request_timeout = (config.request_timeout or float("inf")) + CLOCK_TICK
         self.proxy_trust = ProxyTrust(config.forwarded_allow_ips)
+        self.request_ids = RequestIds() if config.request_id else None
         self.access_log = AccessLog(
             config.access_logfile,
             config.access_logformat,
