@@ -264,8 +264,11 @@ class ASGIExchange(Exchange):
             app_head = response.app_head(key, block, len(parts) // 4)
         self.status = status
         length = -1 if more_body else len(body)
+        # A draining server closes after this response, unless an earlier head
+        # already promised keep-alive (see HttpServer.begin_drain).
+        keep_alive = self.keep_alive and not self.conn.state.draining
         lines, self.framing, self.keep_alive = response.frame(
-            app_head, status, self.method, self.version, self.keep_alive, length
+            app_head, status, self.method, self.version, keep_alive, length
         )
         return response.status_line(status) + self.conn.state.clock.default_headers + lines
 

@@ -239,19 +239,21 @@ class HttpServer:
         self._ticker = self.loop.call_later(CLOCK_TICK, self._tick)
 
     def begin_drain(self) -> None:
-        """Stop accepting; every connection closes after its current or next response.
+        """Stop accepting; every connection closes after its next response head.
 
-        Idle keep-alive connections stay open until their keep-alive deadline, so
-        a client that is sending a request right now still gets its answer
-        (with `Connection: close`) instead of a reset.
+        Every response head sent from now on says `Connection: close` (the
+        exchanges read `state.draining` when they build it).  A response whose
+        head already promised keep-alive is not cut short by a close: the
+        client may already be sending its next request on that connection, and
+        it could not know the request was never read.  That request is answered
+        (with `Connection: close`) instead.  Idle keep-alive connections stay
+        open until their keep-alive deadline for the same reason.
         """
         state = self.state
         state.draining = True
         for server in self.servers:
             server.close()
         for conn in state.connections:
-            for exchange in conn.pipeline:
-                exchange.keep_alive = False
             if not conn.pipeline and not conn.in_head:
                 conn.read_deadline = min(conn.read_deadline, state.clock.now + state.idle_timeout)
 

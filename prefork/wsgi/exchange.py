@@ -126,12 +126,16 @@ class WSGIExchange(Exchange):
         if self.status_text is None:
             raise RuntimeError("the application did not call start_response")
         line, self.status = status_line(self.status_text)
+        # A draining server closes after this response (see HttpServer.begin_drain).
+        # With --threads this runs on the app's thread: reading `draining` late
+        # only means one more response on this connection, never a lost one.
+        keep_alive = self.keep_alive and not self.conn.state.draining
         lines, self.framing, self.keep_alive = response.frame(
             app_head(self.response_headers),
             self.status,
             self.method,
             self.version,
-            self.keep_alive,
+            keep_alive,
             length,
         )
         self.head_sent = True
