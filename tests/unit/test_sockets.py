@@ -114,7 +114,16 @@ def test_stale_unix_socket_is_replaced(tmp_path: Path) -> None:
     dead.bind(str(path))
     dead.close()  # the file stays, nobody listens: a crashed server's leftover
     listeners = bind_all([f"unix:{path}"], backlog=16)
-    close_all(listeners, unlink=True)
+    try:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(5)
+            # The leftover would refuse this (ECONNREFUSED): the path is live again.
+            client.connect(str(path))
+            accepted, _ = listeners[0].sock.accept()
+            accepted.close()
+    finally:
+        close_all(listeners, unlink=True)
+    assert not path.exists()  # the file this master created is removed with it
 
 
 def test_live_unix_socket_is_not_stolen(tmp_path: Path) -> None:
