@@ -412,8 +412,9 @@ class Config:
             Alias("--worker-class", "gunicorn", parse_worker_class, metavar="CLASS"),
         ),
         doc="Application interface. `auto` detects it: a coroutine function or an object "
-        "with an async `__call__` is ASGI 3, a class taking one argument is ASGI 2, "
-        "anything else callable is WSGI.",
+        "with an async `__call__` is ASGI 3; otherwise the call signature decides: "
+        "`(scope)` is ASGI 2, `(environ, start_response)` WSGI, for a function, an object "
+        "or a class alike (a class is called through its constructor).",
     )
     lifespan: str = setting(
         "auto",

@@ -4,9 +4,9 @@ APP forms: `module:attr`, `module:attr.sub` (attribute path), `module`
 (meaning `module:application`, as gunicorn does), and factories:
 `module:create_app()` or `--factory`.
 
-Detection (`--interface auto`): an object whose `__call__` (or itself) is a
-coroutine function is ASGI 3; a class is ASGI 2 (instantiated with the scope,
-the instance awaited with receive/send); anything else callable is WSGI.
+Detection (`--interface auto`, see `detect`): an async callable is ASGI 3;
+otherwise the call signature decides: `(scope)` is ASGI 2, `(environ,
+start_response)` WSGI, whether the app is a function, an object or a class.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from prefork.config import Config
 from prefork.errors import AppImportError
@@ -88,23 +88,54 @@ def resolve(spec: str, factory: bool) -> Any:
 
 
 def detect(app: Any) -> str:
-    if inspect.isclass(app):
-        call = getattr(app, "__call__", None)  # noqa: B004 - the instance's __call__
-        return "asgi3" if inspect.iscoroutinefunction(call) and not _takes_scope(app) else "asgi2"
-    if inspect.iscoroutinefunction(app):
+    """ "asgi3", "asgi2" or "wsgi", from how `app` is called.
+
+    An async callable (a coroutine function, or an object whose `__call__` is
+    one) is ASGI 3.  Anything else is told apart by how many positional
+    arguments a call takes: one (`scope`) is ASGI 2, two (`environ,
+    start_response`) WSGI, three ASGI 3.  A class counts as its constructor,
+    so both `class App: def __init__(self, scope)` (ASGI 2) and `class App:
+    def __init__(self, environ, start_response)` (WSGI, PEP 3333 allows a
+    class whose instances are the response iterable) are recognised.  When
+    the signature cannot tell (`*args`, a C callable), a class whose
+    instances have an async `__call__` is ASGI 2 and anything else WSGI.
+    """
+    if not inspect.isclass(app) and (
+        inspect.iscoroutinefunction(app)
+        or inspect.iscoroutinefunction(getattr(app, "__call__", None))  # noqa: B004
+    ):
         return "asgi3"
-    call = getattr(app, "__call__", None)  # noqa: B004
-    if call is not None and inspect.iscoroutinefunction(call):
-        return "asgi3"
+    kind = _BY_ARITY.get(_positional_arity(app))
+    if kind is not None:
+        return kind
+    if inspect.isclass(app) and inspect.iscoroutinefunction(getattr(app, "__call__", None)):  # noqa: B004
+        return "asgi2"
     return "wsgi"
 
 
-def _takes_scope(cls: type) -> bool:
+_BY_ARITY: Final[dict[int | None, str]] = {1: "asgi2", 2: "wsgi", 3: "asgi3"}
+
+
+def _positional_arity(app: Any) -> int | None:
+    """How many positional arguments a call of `app` requires, or None if it cannot be told.
+
+    Parameters with a default do not count: `def app(environ, start_response,
+    debug=False)` is still WSGI.
+    """
     try:
-        params = list(inspect.signature(cls).parameters)
+        parameters = inspect.signature(app).parameters.values()
     except (TypeError, ValueError):
-        return True
-    return len(params) == 1
+        return None
+    count = 0
+    for parameter in parameters:
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            return None
+        if parameter.default is inspect.Parameter.empty and parameter.kind in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            count += 1
+    return count
 
 
 def load_app(config: Config) -> LoadedApp:
