@@ -60,7 +60,8 @@ EXIT_MEANINGS: Final = {
     "setting, where it came from and what is allowed",
     "EXIT_BOOT": "a worker could not boot (e.g. ASGI lifespan startup failed), or every "
     "worker slot crash-looped before the first worker was ready",
-    "EXIT_IMPORT": "the application cannot be imported",
+    "EXIT_IMPORT": "the application cannot be imported; one line says what failed and "
+    "where, then the traceback of the user's code follows (if the error was raised there)",
     "EXIT_TIMEOUT": "control commands only: the outcome did not come within `--timeout`; "
     "the operation goes on (see `prefork status`)",
 }

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from prefork import __version__, compat, config, mistyped
-from prefork.errors import EXIT_USAGE, ConfigError, PreforkError
+from prefork.errors import EXIT_USAGE, AppImportError, ConfigError, PreforkError
 
 CONTROL_COMMANDS = ("status", "top", "reload", "scale", "stop", "logs")
 UNIT_COMMAND = "systemd-unit"
@@ -248,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(settings, cli_values)
     except PreforkError as exc:
         print(f"prefork: error: {exc}", file=sys.stderr)
+        if isinstance(exc, AppImportError) and exc.details:
+            print(exc.details, file=sys.stderr)  # the user's traceback, after the summary
         return exc.exit_status
     except ConfigError as exc:  # pragma: no cover - ConfigError is a PreforkError
         print(f"prefork: error: {exc}", file=sys.stderr)

@@ -42,7 +42,13 @@ class BindError(PreforkError):
 
 
 class AppImportError(PreforkError):
+    """`str()` is the one-line summary; `details` the user's traceback, if any."""
+
     exit_status = EXIT_IMPORT
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class BootError(PreforkError):

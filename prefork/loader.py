@@ -17,6 +17,7 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, Final, Literal
 
 from prefork.config import Config
@@ -47,22 +48,68 @@ def _split(spec: str) -> tuple[str, str, bool]:
 def _import(spec: str, module_name: str) -> Any:
     try:
         return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise AppImportError(f"cannot import {spec!r}: {exc}") from None
-        raise AppImportError(f"cannot import {spec!r}: {_summary(exc)}") from exc
     except BaseException as exc:
-        raise AppImportError(f"cannot import {spec!r}: {_summary(exc)}") from exc
+        frames = _user_frames(exc.__traceback__)
+        if isinstance(exc, ModuleNotFoundError) and not frames:
+            # Raised by the import system itself, for our own import_module call:
+            # the app's module (or one of its packages) is what is missing.
+            raise AppImportError(f"cannot import {spec!r}: {exc}") from None
+        raise _failure(f"cannot import {spec!r}", exc) from exc
+
+
+def _failure(prefix: str, exc: BaseException) -> AppImportError:
+    """An AppImportError for `exc`, raised in the user's code: one line, then the traceback."""
+    return AppImportError(f"{prefix}: {_summary(exc)}", details=user_traceback(exc))
 
 
 def _summary(exc: BaseException) -> str:
-    """The exception and where it was raised in the user's code, on one line."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = ""
-    if frames:
-        last = frames[-1]
-        where = f" ({last.filename}:{last.lineno})"
-    return f"{type(exc).__name__}: {exc}{where}"
+    """The exception and where it was raised in the user's code, on one line.
+
+    A missing module is named, with the line that imported it: that is where
+    the user has something to fix (a dependency to install, a typo).
+    """
+    message = str(exc)
+    if isinstance(exc, SyntaxError) and exc.filename:
+        message = str(exc.msg)  # str(exc) repeats the place, less exactly
+        where = f"{exc.filename}:{exc.lineno}"
+    else:
+        frames = _user_frames(exc.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    if isinstance(exc, ModuleNotFoundError) and exc.name and where:
+        return f"No module named {exc.name!r} (imported at {where})"
+    return f"{type(exc).__name__}: {message}" + (f" ({where})" if where else "")
+
+
+# Frames that are prefork's or the import system's, never the user's.
+_PREFORK_DIR: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_IMPORTLIB_INIT: Final = os.path.abspath(importlib.__file__ or "importlib/__init__.py")
+
+
+def _is_user_frame(filename: str) -> bool:
+    return not (
+        filename.startswith(("<frozen importlib", _PREFORK_DIR)) or filename == _IMPORTLIB_INIT
+    )
+
+
+def _user_frames(tb: TracebackType | None) -> list[traceback.FrameSummary]:
+    return [f for f in traceback.extract_tb(tb) if _is_user_frame(f.filename)]
+
+
+def user_traceback(exc: BaseException) -> str:
+    """`exc`'s traceback as Python prints it, without prefork's and importlib's frames."""
+    formatted = traceback.TracebackException.from_exception(exc)
+    seen: set[int] = set()
+    pending = [formatted]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.stack = traceback.StackSummary.from_list(
+            [f for f in current.stack if _is_user_frame(f.filename)]
+        )
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return "".join(formatted.format()).rstrip("\n")
 
 
 def resolve(spec: str, factory: bool) -> Any:
@@ -79,9 +126,7 @@ def resolve(spec: str, factory: bool) -> Any:
         try:
             obj = obj()
         except BaseException as exc:
-            raise AppImportError(
-                f"cannot import {spec!r}: factory failed: {_summary(exc)}"
-            ) from exc
+            raise _failure(f"cannot import {spec!r}: factory failed", exc) from exc
     if not callable(obj):
         raise AppImportError(f"cannot import {spec!r}: {type(obj).__name__} is not callable")
     return obj

@@ -149,6 +149,8 @@ class Arbiter:
         self.stop_mode: str | None = None  # None, "graceful" or "fast"
         self.exit_status = EXIT_OK
         self.app_logged = False
+        # (generation, traceback) last logged: each attempt shows it once, not per worker.
+        self.last_boot_traceback: tuple[int, str] | None = None
         # policies
         self.slots = slots.SlotBook()  # restarts by reason, crash backoff, errored
         self.reload: ReloadRun | None = None
@@ -558,6 +560,7 @@ class Arbiter:
             self._on_ready(handle)
         elif kind == "failed":
             handle.error = str(message.get("error", "unknown error"))
+            handle.error_traceback = str(message.get("traceback") or "")
             status = message.get("status")
             handle.error_status = status if isinstance(status, int) else None
         elif kind == "retire" and handle.state is WorkerState.READY:
@@ -633,6 +636,18 @@ class Arbiter:
             elif (handle := self.workers.get(pid)) is not None:
                 self._worker_exited(handle, status)
 
+    def _with_traceback(self, handle: WorkerHandle, what: str) -> str:
+        """ "<worker> <what>", then the user's traceback behind it, once per generation.
+
+        Every worker of a broken deploy fails the same way: one traceback is enough.
+        """
+        line = f"{handle.name} {what}"
+        details = handle.error_traceback
+        if not details or (handle.generation, details) == self.last_boot_traceback:
+            return line
+        self.last_boot_traceback = (handle.generation, details)
+        return f"{line}\n{details}"
+
     def _worker_exited(self, handle: WorkerHandle, status: int) -> None:
         now = time.monotonic()
         messages, _ = handle.channel.receive()  # a `failed` sent just before exit
@@ -664,7 +679,7 @@ class Arbiter:
         reason = handle.error or f"{handle.name} {how}"
         never_ready = was is WorkerState.BOOTING
         if not self.initial_ready and never_ready and code in (EXIT_BOOT, EXIT_IMPORT):
-            log.error("%s failed to boot: %s", handle.name, handle.error or how)
+            log.error("%s", self._with_traceback(handle, f"failed to boot: {handle.error or how}"))
             log.error("Shutting down: a worker could not boot (exit status %d)", code)
             self.exit_status = code
             self.stop(graceful=False)
@@ -674,7 +689,7 @@ class Arbiter:
         reload = self.reload
         if reload is not None and never_ready and handle.generation == reload.generation:
             # The new code failed, not the slot: nothing was restarted.
-            log.error("%s failed to boot: %s", handle.name, handle.error or how)
+            log.error("%s", self._with_traceback(handle, f"failed to boot: {handle.error or how}"))
             self._reload_failed(reason)
             return
         # A worker the watchdog killed was ready; anything else unplanned is a crash.
@@ -690,14 +705,9 @@ class Arbiter:
             self.slots.boot_failed(handle.slot, now, reason)
             delay = slots.respawn_delay(self.slots[handle.slot].failures)
             old.retry_at = now + delay
-            log.error(
-                "%s failed to boot: %s; worker %d (pid %d) stays, retried in %.1fs",
-                handle.name,
-                handle.error or how,
-                old.slot,
-                old.pid,
-                delay,
-            )
+            stays = f"worker {old.slot} (pid {old.pid}) stays, retried in {delay:.1f}s"
+            line = f"failed to boot: {handle.error or how}; {stays}"
+            log.error("%s", self._with_traceback(handle, line))
             return
         self.slots.replaced(handle.slot, cause)
         summary = self._slot_summary(handle.slot)

@@ -63,6 +63,7 @@ class WorkerHandle:
     counters: dict[str, int] = field(default_factory=dict)
     # Set when the worker reported a boot failure (`failed` message); logged at exit.
     error: str | None = None
+    error_traceback: str = ""  # the user's traceback behind `error`, if any
     error_status: int | None = None
     # Graceful replacement (reload, max-requests, max-memory): while `retiring`
     # this worker still serves, but it is not counted as capacity because a

@@ -115,9 +115,14 @@ def run(spec: WorkerSpec) -> NoReturn:
     os._exit(status)
 
 
-def _fail(spec: WorkerSpec, status: int, error: str) -> int:
-    if not spec.channel.send({"t": "failed", "status": status, "error": error}):
-        log.error("Worker %d failed to boot: %s", spec.slot, error)  # master cannot tell
+def _fail(spec: WorkerSpec, status: int, error: str, details: str = "") -> int:
+    """Report a boot failure: `error` is one line, `details` a traceback (logged after it)."""
+    message = {"t": "failed", "status": status, "error": error, "traceback": details}
+    if not spec.channel.send(message):
+        # The master cannot tell: say it here.
+        log.error(
+            "Worker %d failed to boot: %s%s", spec.slot, error, "\n" + details if details else ""
+        )
     return status
 
 
@@ -188,7 +193,7 @@ def _run(spec: WorkerSpec) -> int:
         try:
             loaded = load_app(config)
         except AppImportError as exc:
-            return _fail(spec, EXIT_IMPORT, str(exc))
+            return _fail(spec, EXIT_IMPORT, str(exc), exc.details)
     if spec.hooks is not None:
         loaded = spec.hooks.post_worker_init(loaded)
     spec.channel.send(
