@@ -56,8 +56,10 @@ EXIT_MEANINGS: Final = {
     "EXIT_RUNTIME": "runtime error (a listener cannot be opened, the control socket is "
     "unsafe or unreachable, a control command failed, every worker slot crash-looped "
     "after serving, an unexpected failure)",
-    "EXIT_USAGE": "bad command line or configuration; one line on stderr names the "
-    "setting, where it came from and what is allowed",
+    "EXIT_USAGE": "bad command line or configuration, found before anything starts "
+    "(also by `--check-config`): a bad value, an address that is not this host's, an "
+    "unknown user or group, a missing directory; one line on stderr names the setting, "
+    "where it came from and what is allowed",
     "EXIT_BOOT": "a worker could not boot (e.g. ASGI lifespan startup failed), or every "
     "worker slot crash-looped before the first worker was ready",
     "EXIT_IMPORT": "the application cannot be imported; one line says what failed and "
@@ -151,8 +153,12 @@ def render_settings() -> str:
         "Otherwise the default below applies (for `workers`, `$WEB_CONCURRENCY` first, "
         "as gunicorn does). An unknown key, a value of the wrong type or out of range "
         "stops prefork with exit status 2 and one line naming the setting, its source "
-        "and what is allowed. `prefork APP --print-config` prints the result as TOML "
-        "(itself a valid config file); `--check-config` also imports the app.",
+        "and what is allowed. So does a value that cannot work on this host, checked "
+        "before anything is bound or forked (prefork/preflight.py): a host that is not "
+        "one of this machine's addresses, an unknown `user` or `group`, a directory "
+        "that does not exist for a socket, pid or log file. `prefork APP --print-config` "
+        "prints the result as TOML (itself a valid config file); `--check-config` runs "
+        "the same checks, then imports the app.",
         "",
     ]
     sections = _sections()

@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--check-config",
         action="store_true",
-        help="validate the configuration and import the app, then exit (0 if all is well)",
+        help="validate the configuration (values, addresses, user, group, directories) and "
+        "import the app, then exit (0 if all is well)",
     )
     parser.add_argument(
         "--print-config",
@@ -233,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(namespace, "print_config", False):
             sys.stdout.write(config.as_toml(settings))
             return 0
+        from prefork import preflight
+
+        preflight.check(settings)
         if getattr(namespace, "check_config", False):
             from prefork.envfile import EnvFile
             from prefork.loader import load_app

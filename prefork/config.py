@@ -204,6 +204,10 @@ def parse_binds(value: Any) -> tuple[str, ...]:
     binds = tuple(parse_str(item).strip() for item in items)
     if any(not b for b in binds):
         raise ValueError("an address cannot be empty")
+    from prefork.sockets import parse_address  # sockets imports this module
+
+    for spec in binds:
+        parse_address(spec)  # its ValueError names the address and the forms allowed
     return binds
 
 

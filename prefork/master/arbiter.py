@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import psutil
 import setproctitle
 
-from prefork import __version__, hooks, logs, systemd, tls
+from prefork import __version__, hooks, logs, preflight, systemd, tls
 from prefork import config as config_mod
 from prefork.channel import Channel, Message
 from prefork.config import Config
@@ -940,6 +940,7 @@ class Arbiter:
         self.reload_attempts += 1
         try:
             new_config = config_mod.load(self.cli_values)
+            preflight.check(new_config, listeners=False)  # --bind changes are ignored
             configured, how = resolve_workers(new_config.workers)
             # New workers inherit the environment at fork: apply the file now.
             self.env_file.load(new_config.env_file)

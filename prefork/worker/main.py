@@ -33,9 +33,7 @@ import asyncio
 import ctypes
 import faulthandler
 import gc
-import grp
 import os
-import pwd
 import random
 import signal
 import sys
@@ -50,6 +48,7 @@ from prefork.channel import Channel
 from prefork.config import Config
 from prefork.cpus import resolve_workers
 from prefork.errors import EXIT_BOOT, EXIT_IMPORT, EXIT_OK, EXIT_RUNTIME, AppImportError, BootError
+from prefork.preflight import group_id, user_entry
 from prefork.sockets import Listener, worker_sockets
 from prefork.worker.memory import CHECK_INTERVAL, HARD_FACTOR, MemoryGuard, ProcFile, resident_bytes
 
@@ -137,14 +136,12 @@ def _set_pdeathsig(master_pid: int) -> None:
 
 
 def _drop_privileges(config: Config) -> None:
+    if os.geteuid() != 0:
+        return  # preflight allows --user/--group without root only when they name us
     if config.group:
-        gid = int(config.group) if config.group.isdigit() else grp.getgrnam(config.group).gr_gid
-        os.setgid(gid)
+        os.setgid(group_id(config.group))
     if config.user:
-        if config.user.isdigit():
-            entry = pwd.getpwuid(int(config.user))
-        else:
-            entry = pwd.getpwnam(config.user)
+        entry = user_entry(config.user)
         gid = os.getgid() if config.group else entry.pw_gid
         os.initgroups(entry.pw_name, gid)
         os.setgid(gid)

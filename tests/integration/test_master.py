@@ -211,15 +211,6 @@ def test_sigint_twice_kills_at_once(tmp_path: Path) -> None:
         future.exception(timeout=15)
 
 
-def test_unknown_user_fails_the_boot_with_status_3() -> None:
-    server = start_server(WSGI, "--user", "no-such-user-here", wait_ready=False)
-    try:
-        assert server.wait(30) == 3
-    finally:
-        stop_server(server)
-    server.wait_for_log(r"failed to boot: cannot switch to --user/--group: .*no-such-user-here")
-
-
 def test_usr1_reopens_the_log_file(tmp_path: Path) -> None:
     logfile = tmp_path / "error.log"
     rotated = tmp_path / "error.log.1"
