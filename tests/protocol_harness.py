@@ -95,7 +95,7 @@ def run_exchange(
     config = make_config(**settings)
 
     async def main() -> Outcome:
-        state = ServerState(config, loaded, asyncio.get_running_loop(), {}, 1)
+        state = ServerState(config, loaded, asyncio.get_running_loop(), {})
         conn = HttpConnection(state)
         transport = FakeTransport()
         conn.connection_made(transport)  # type: ignore[arg-type]

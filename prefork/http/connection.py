@@ -62,6 +62,7 @@ class HttpConnection(asyncio.Protocol):
         "content_length",
         "current",
         "drain_waiters",
+        "dropped_fields",
         "expect",
         "fed",
         "forwarded",
@@ -117,6 +118,7 @@ class HttpConnection(asyncio.Protocol):
         self.in_head = False
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
+        self.dropped_fields = 0  # fields of the current head not passed on (underscores)
         self.head_bytes = 0
         self.fed = 0
         self.hosts = 0
@@ -211,6 +213,7 @@ class HttpConnection(asyncio.Protocol):
         self.in_head = True
         self.url = b""
         self.headers = []
+        self.dropped_fields = 0
         self.hosts = 0
         self.transfer_encoding = None
         self.content_length = -1
@@ -237,11 +240,20 @@ class HttpConnection(asyncio.Protocol):
             if name in _SPECIAL_NAMES:
                 self._special_header(name, value)
             elif b"_" in name:
-                return  # Content_Length would become CONTENT_LENGTH in WSGI: drop, like nginx
+                # Content_Length would become CONTENT_LENGTH in WSGI: drop, like
+                # nginx, but only after counting it against the limits.
+                self._dropped_field(name, value)
+                return
             # llhttp strips the OWS before a value, not after it (RFC 9112 5.1).
             self.headers.append((name, value.rstrip(b" \t")))
         else:
             self._trailer(name, value)
+
+    def _dropped_field(self, name: bytes, value: bytes) -> None:
+        """A field the app never sees still counts, or it would escape the limits."""
+        self.dropped_fields += 1
+        if len(name) + len(value) > self.state.limit_field_size:
+            raise ProtocolError(431, "header field too large")
 
     def _trailer(self, name: bytes, value: bytes) -> None:
         """A trailer field: held to the header limits, never shown to the app."""
@@ -281,7 +293,7 @@ class HttpConnection(asyncio.Protocol):
         version = parser.get_http_version()
         url = self.url
         headers = self.headers
-        if len(headers) > state.limit_fields:
+        if len(headers) + self.dropped_fields > state.limit_fields:
             raise ProtocolError(431, "too many header fields")
         if self.head_bytes + self.fed > state.limit_field_size:
             # Only this much input can hold a field over the limit, or a block

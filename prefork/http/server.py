@@ -89,7 +89,6 @@ class ServerState:
         loaded: LoadedApp,
         loop: asyncio.AbstractEventLoop,
         app_state: dict[str, Any],
-        workers: int,
         stdout_fd: int = 1,
     ) -> None:
         from prefork.observe.accesslog import AccessLog
@@ -153,7 +152,7 @@ class ServerState:
         if loaded.interface == "wsgi":
             from prefork.wsgi.environ import template
 
-            self.wsgi_template = template(config, workers)
+            self.wsgi_template = template(config)
 
     def setup_started(self) -> None:
         self.setups += 1
@@ -205,13 +204,12 @@ class HttpServer:
         loaded: LoadedApp,
         loop: asyncio.AbstractEventLoop,
         state: dict[str, Any],
-        workers: int = 1,
         stdout_fd: int = 1,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         # stdout_fd: where `--access-logfile -` writes (the worker's own stdout
         # is a pipe to the master; the access log bypasses it).
-        self.state = ServerState(config, loaded, loop, state, workers, stdout_fd)
+        self.state = ServerState(config, loaded, loop, state, stdout_fd)
         self.counters = self.state.counters
         self.loop = loop
         self.config = config

@@ -46,7 +46,6 @@ import setproctitle
 from prefork import logs
 from prefork.channel import Channel
 from prefork.config import Config
-from prefork.cpus import resolve_workers
 from prefork.errors import EXIT_BOOT, EXIT_IMPORT, EXIT_OK, EXIT_RUNTIME, AppImportError, BootError
 from prefork.preflight import group_id, user_entry
 from prefork.sockets import Listener, worker_sockets
@@ -363,13 +362,7 @@ async def _serve(
 
     try:  # opens the access log as --user: the master's checks cannot see everything
         server = HttpServer(
-            config,
-            loaded,
-            loop,
-            state,
-            workers=resolve_workers(config.workers)[0],
-            stdout_fd=spec.stdout_fd,
-            ssl_context=spec.tls,
+            config, loaded, loop, state, stdout_fd=spec.stdout_fd, ssl_context=spec.tls
         )
         await server.start(sockets)
     except OSError as exc:

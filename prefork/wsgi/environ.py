@@ -27,7 +27,7 @@ KEYS: dict[bytes, str] = {
 }
 
 
-def template(config: Config, workers: int) -> dict[str, Any]:
+def template(config: Config) -> dict[str, Any]:
     return {
         "SCRIPT_NAME": config.root_path.rstrip("/"),
         "SERVER_SOFTWARE": SERVER_SOFTWARE,
@@ -35,7 +35,11 @@ def template(config: Config, workers: int) -> dict[str, Any]:
         "wsgi.url_scheme": "https" if config.certfile else "http",
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": config.threads > 1,
-        "wsgi.multiprocess": workers > 1,
+        # PEP 3333: true if the app "may be simultaneously invoked by another
+        # process". Always so here, even with --workers 1: a rolling reload, a
+        # --max-requests or --max-memory replacement runs the new worker beside
+        # the old one, and `prefork scale`/TTIN can add workers at any time.
+        "wsgi.multiprocess": True,
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
         "wsgi.file_wrapper": FileWrapper,
