@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, ClassVar, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from prefork.http.response import CHUNKED, IDENTITY, NO_BODY, BodyFraming, chunk, error_504
 
@@ -163,7 +164,11 @@ class Exchange:
         return b""
 
     def access_entry(
-        self, start: float, body_bytes: int, response_headers: list[tuple[bytes, bytes]]
+        self,
+        start: float,
+        body_bytes: int,
+        response_headers: list[tuple[bytes, bytes]],
+        environ: Mapping[str, Any] | None = None,
     ) -> AccessEntry:
         from prefork.observe.accesslog import AccessEntry
 
@@ -181,4 +186,5 @@ class Exchange:
             start_wall=start,
             duration=time.time() - start,
             pid=os.getpid(),
+            environ=environ,
         )

@@ -68,7 +68,7 @@ class AccessEntry:
     start_wall: float  # time.time() when the request started
     duration: float  # seconds
     pid: int
-    # The WSGI environ, for `%({NAME}e)s`; None for ASGI, where those atoms are `-`.
+    # The WSGI environ, for `%({NAME}e)s`; None for ASGI (only os.environ is read).
     environ: Mapping[str, Any] | None = None
 
 
@@ -178,15 +178,30 @@ def _header(name: bytes, is_response: bool) -> Fetcher:
     return response_header if is_response else request_header
 
 
+def _lookup(table: Mapping[str, Any], name: str, lowered: str) -> Any:
+    value = table.get(name)
+    if value is None:
+        # gunicorn matches environ atoms case-insensitively (it lower-cases both).
+        value = next((v for k, v in table.items() if k.lower() == lowered), None)
+    return value
+
+
 def _environ(name: str) -> Fetcher:
+    """`%({name}e)s`: the WSGI environ as the app left it (gunicorn), else the process's.
+
+    gunicorn reads the WSGI environ, so keys the app adds can be logged;
+    hypercorn reads os.environ (HOSTNAME, a release tag), which is what the
+    atom's documented name, "environment variable", suggests.  Both work here,
+    the request's environ first.  ASGI requests have only os.environ.
+    """
+    lowered = name.lower()
+
     def fetch(entry: AccessEntry, request: Headers, response: Headers) -> object:
-        if entry.environ is None:
-            return "-"
-        value = entry.environ.get(name)
+        value = None
+        if entry.environ is not None:
+            value = _lookup(entry.environ, name, lowered)
         if value is None:
-            # gunicorn matches environ atoms case-insensitively (it lower-cases both).
-            lowered = name.lower()
-            value = next((v for k, v in entry.environ.items() if k.lower() == lowered), None)
+            value = _lookup(os.environ, name, lowered)
         return "-" if value is None else escape(str(value))
 
     return fetch
@@ -239,7 +254,8 @@ ATOMS: Final = {
     "p": "worker pid, `<1234>`",
     "{name}i": "request header `name` (any case), else `-`",
     "{name}o": "response header `name` (any case), else `-`",
-    "{name}e": "WSGI environ key `name`, else `-`; always `-` for ASGI apps",
+    "{name}e": "WSGI environ key `name` (as the app left it), else the worker's "
+    "environment variable `name`, else `-` (any case)",
 }
 
 # Request headers each simple atom reads; only these are collected per request.

@@ -71,6 +71,8 @@ class WSGIExchange(Exchange):
     closed = False
     start_time = 0.0
     answered_504 = False  # --request-timeout answered for the app
+    # The request's environ, kept for the access log's %({NAME}e)s atoms.
+    wsgi_environ: dict[str, Any] | None = None
 
     def environ(self, wsgi_input: Any) -> dict[str, Any]:
         conn = self.conn
@@ -97,6 +99,7 @@ class WSGIExchange(Exchange):
                 environ[key] = wsgi_environ.combine(key, environ[key], value)
             else:
                 environ[key] = value.decode("latin-1")
+        self.wsgi_environ = environ
         return environ
 
     def start_response(
@@ -147,7 +150,8 @@ class WSGIExchange(Exchange):
             headers = [
                 (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in self.response_headers
             ]
-            access_log.log(self.access_entry(self.start_time, self.body_sent, headers))
+            entry = self.access_entry(self.start_time, self.body_sent, headers, self.wsgi_environ)
+            access_log.log(entry)
 
     def failed(self, exc: BaseException) -> bytes | None:
         """Log an app failure; the bytes to send if no response left yet, else None."""
