@@ -110,6 +110,17 @@ _HANDLED_SIGNALS: Final = (
 )
 
 
+def _child_failed(what: str) -> None:
+    """In a forked child about to `os._exit`: log why, with the traceback, and flush.
+
+    `os._exit` skips every flush, so without this the reason would be lost.
+    (Should logging itself fail, the caller's `finally` still exits.)
+    """
+    log.exception("%s", what)
+    for handler in log.handlers:
+        handler.flush()
+
+
 def run(config: Config, cli_values: dict[str, Any]) -> int:
     """Serve until stopped; returns the master's exit status."""
     return Arbiter(config, cli_values).run()
@@ -529,6 +540,8 @@ class Arbiter:
                     hooks=worker_hooks,
                 )
             )
+        except BaseException:
+            _child_failed(f"Worker {slot} (pid {os.getpid()}) could not start")
         finally:
             os._exit(1)  # only reached if the worker shell itself could not start
 
@@ -1105,6 +1118,8 @@ class Arbiter:
                     os.set_inheritable(fd, True)
                 self.hooks("pre_exec")
                 os.execve(sys.executable, argv, env)
+            except BaseException:
+                _child_failed(f"Upgrade: cannot start a new master ({sys.executable})")
             finally:
                 os._exit(127)
         self.upgrade_pid = pid
