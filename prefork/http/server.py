@@ -249,11 +249,19 @@ class HttpServer:
         """
         state = self.state
         state.draining = True
-        for server in self.servers:
-            server.close()
+        self.stop_accepting()
         for conn in state.connections:
             if not conn.pipeline and not conn.in_head:
                 conn.read_deadline = min(conn.read_deadline, state.clock.now + state.idle_timeout)
+
+    def stop_accepting(self) -> None:
+        """Close this worker's listening sockets (idempotent).
+
+        New connections then go to the other workers (a shared listener, or the
+        rest of a --reuse-port group), or are refused once nobody listens.
+        """
+        for server in self.servers:
+            server.close()
 
     async def wait_drained(self, timeout: float) -> bool:
         """Wait until every connection closed (True) or `timeout` passed (False)."""
@@ -272,8 +280,7 @@ class HttpServer:
 
     def abort(self) -> None:
         self.state.access_log.flush()
-        for server in self.servers:
-            server.close()
+        self.stop_accepting()
         for conn in list(self.state.connections):
             conn.transport.abort()
         if self._ticker is not None:

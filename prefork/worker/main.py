@@ -21,8 +21,9 @@ never run twice.  In order it:
    stops the heartbeat, which is what the master's --timeout detects); at
    its --max-requests-th request, or over --max-memory (worker/memory.py),
    it stops taking new work and asks the master to replace it (`retire`);
-6. on SIGTERM drains (stop accepting, finish in-flight requests within
-   --graceful-timeout, lifespan shutdown) and exits 0; on SIGQUIT/SIGINT
+6. on SIGTERM drains (stop accepting, at once even while an inline app
+   holds the loop; finish in-flight requests within --graceful-timeout,
+   lifespan shutdown) and exits 0; on SIGQUIT/SIGINT
    closes everything at once and exits 0; on EOF from the master's channel
    (the master vanished) drains briefly and exits.
 """
@@ -39,6 +40,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import setproctitle
@@ -328,6 +330,43 @@ class _Worker:
         self.loop.call_later(HEARTBEAT_INTERVAL, self.heartbeat)
 
 
+def _stop_accepting_at_once(signum: int, server: HttpServer) -> None:
+    """On `signum`, close the listeners at once, even while an app blocks the loop.
+
+    The loop's own handler (add_signal_handler) runs only once the loop gets
+    control back, and an inline WSGI app may hold it for the whole graceful
+    timeout: meanwhile new connections would wait in this worker's accept
+    queue (its own, with --reuse-port) instead of going to another worker or
+    being refused.  A Python-level handler runs at the next bytecode of
+    whatever the main thread is doing, so it is chained in front of the
+    loop's (which still schedules the drain).
+
+    Closing a listener from there is what a callback may do at any time,
+    except in the middle of the accept loop itself; if that is what the
+    signal interrupted, the loop is not blocked and the drain closes the
+    listeners a moment later.
+    """
+    from prefork.http import accept
+
+    chained = signal.getsignal(signum)
+
+    def handler(number: int, frame: FrameType | None) -> None:
+        if not _inside(frame, accept.__file__):
+            server.stop_accepting()
+        if callable(chained):
+            chained(number, frame)
+
+    signal.signal(signum, handler)
+
+
+def _inside(frame: FrameType | None, filename: str) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename == filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
 async def _serve(
     spec: WorkerSpec,
     loaded: LoadedApp,
@@ -367,6 +406,8 @@ async def _serve(
         await server.start(sockets)
     except OSError as exc:
         return _fail(spec, EXIT_BOOT, f"cannot start serving: {exc}")
+    for signum in _ENDING:
+        _stop_accepting_at_once(signum, server)
     # Everything imported and built so far lives as long as the worker: keep
     # it out of the cyclic collector's way (fewer, cheaper full collections,
     # and pages shared with the master stay shared). Instagram's precedent.
