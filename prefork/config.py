@@ -1076,7 +1076,8 @@ def find_config_file(explicit: str | None, cwd: Path) -> tuple[Path, bool] | Non
     if explicit:
         path = cwd / explicit
         if not path.is_file():
-            raise ConfigError(f"config file {explicit!r} not found")
+            problem = "is not a regular file" if path.exists() else "not found"
+            raise ConfigError(f"config file {explicit!r} {problem}")
         return path, path.name == "pyproject.toml"
     if (cwd / "prefork.toml").is_file():
         return cwd / "prefork.toml", False

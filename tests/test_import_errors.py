@@ -8,14 +8,13 @@ from --check-config and from a master whose workers cannot import the app.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from prefork.errors import EXIT_IMPORT
-from tests.server import ROOT, prefork_command, run_server
+from tests.server import run_server
+from tests.test_cli import run
 
 MISSING_DEPENDENCY = "import os\nimport nonexistent_dep\n\napplication = None\n"
 NESTED_FAILURE = "import helpers\n\napplication = None\n"
@@ -31,16 +30,7 @@ def build():
 
 
 def check_config(tmp_path: Path, spec: str) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFORK_")}
-    result = subprocess.run(
-        prefork_command(spec, "--check-config"),
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run(spec, "--check-config", cwd=tmp_path)
     assert result.returncode == EXIT_IMPORT, result
     return result.stderr.splitlines()
 

@@ -9,7 +9,6 @@ normal start alike, and again on reload.  Before, these passed
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -17,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from prefork.errors import EXIT_USAGE
-from tests.server import ROOT, prefork_command, run_server
+from tests.server import run_server
+from tests.test_cli import run
 
 APP = "def application(environ, start_response):\n    start_response('200 OK', [])\n    return []\n"
 
@@ -37,21 +37,12 @@ CASES = [
     (("--access-logfile", "/no/such/dir/access.log"), "--access-logfile"),
     (("--chdir", "/no/such/dir"), "--chdir '/no/such/dir': no such directory"),
     (("--app-dir", "no-such-subdir"), "--app-dir 'no-such-subdir': no such directory"),
+    (("-c", "/"), "config file '/' is not a regular file"),
 ]
 
 
 def prefork(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFORK_")}
-    env.pop("WEB_CONCURRENCY", None)
-    return subprocess.run(
-        prefork_command("app:application", *args),
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run("app:application", *args, cwd=tmp_path)
 
 
 @pytest.mark.parametrize("check_config", [True, False], ids=["check-config", "start"])
