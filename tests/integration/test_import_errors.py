@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from prefork.errors import EXIT_IMPORT
+from tests.integration.test_cli import run
 from tests.server import run_server
-from tests.test_cli import run
 
 MISSING_DEPENDENCY = "import os\nimport nonexistent_dep\n\napplication = None\n"
 NESTED_FAILURE = "import helpers\n\napplication = None\n"

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from prefork.errors import EXIT_USAGE
+from tests.integration.test_cli import run
 from tests.server import run_server
-from tests.test_cli import run
 
 APP = "def application(environ, start_response):\n    start_response('200 OK', [])\n    return []\n"
 
