@@ -2,10 +2,11 @@
 
 config.py checks what a value says (an address's syntax, a port's range);
 this module checks what the value names on this host: that the user and
-group exist, that a host name resolves to an address of this machine, that
-the directories files will be created in exist.  None of the checks leaves
-anything behind (the one socket it creates is bound to port 0 and closed),
-so `--check-config` can run them on a live server's configuration.
+group exist, that a host name (--bind, --metrics-bind) resolves to an
+address of this machine, that the directories files will be created in (or
+--reload will watch) exist.  None of the checks leaves anything behind (the
+one socket it creates is bound to port 0 and closed), so `--check-config`
+can run them on a live server's configuration.
 
 A failure is a `ConfigError` (exit status 2, one line), raised the same way
 by `--check-config`, by a normal start and by a reload, instead of the
@@ -27,7 +28,7 @@ import stat
 from collections.abc import Mapping
 
 from prefork import systemd
-from prefork.config import Config
+from prefork.config import Config, split_host_port
 from prefork.errors import ConfigError
 from prefork.sockets import INHERIT_ENV, Address, parse_address
 
@@ -45,6 +46,9 @@ def check(config: Config, *, listeners: bool = True) -> None:
     if listeners and INHERIT_ENV not in os.environ and not _systemd_activated(os.environ):
         for spec in config.bind:
             _check_bind(spec, parse_address(spec))
+    if listeners and config.metrics_bind:
+        host, port = split_host_port(config.metrics_bind)
+        _check_host(f"--metrics-bind {config.metrics_bind}", host, port)
     _check_directories(config)
 
 
@@ -88,7 +92,7 @@ def _check_identity(config: Config) -> None:
 
 def _check_bind(spec: str, address: Address) -> None:
     if address.kind == "tcp":
-        _check_host(spec, address)
+        _check_host(f"--bind {spec}", address.host, address.port)
     elif address.kind == "unix":
         _check_unix_path(spec, address.path)
     else:
@@ -100,15 +104,11 @@ def _check_bind(spec: str, address: Address) -> None:
             raise ConfigError(f"--bind {spec}: file descriptor {address.fd} is not a socket")
 
 
-def _check_host(spec: str, address: Address) -> None:
+def _check_host(what: str, host: str, port: int) -> None:
     try:
-        infos = socket.getaddrinfo(
-            address.host, address.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise ConfigError(
-            f"--bind {spec}: cannot resolve {address.host!r}: {exc.strerror}"
-        ) from None
+        raise ConfigError(f"{what}: cannot resolve {host!r}: {exc.strerror}") from None
     family, _, _, _, sockaddr = infos[0]
     # Port 0 of the same address: succeeds exactly when the address is one of
     # this host's, and reserves nothing once closed.
@@ -118,7 +118,7 @@ def _check_host(spec: str, address: Address) -> None:
             probe.bind((sockaddr[0], 0, *sockaddr[2:]))
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            raise ConfigError(f"--bind {spec}: {reason} (not an address of this host?)") from None
+            raise ConfigError(f"{what}: {reason} (not an address of this host?)") from None
 
 
 def _check_unix_path(spec: str, path: str) -> None:
@@ -136,6 +136,9 @@ def _check_directories(config: Config) -> None:
         raise ConfigError(f"--chdir {config.chdir!r}: no such directory")
     if config.app_dir and not os.path.isdir(os.path.join(chdir, config.app_dir)):
         raise ConfigError(f"--app-dir {config.app_dir!r}: no such directory")
+    for directory in config.reload_dirs if config.reload else ():
+        if not os.path.isdir(directory):
+            raise ConfigError(f"--reload-dir {directory!r}: no such directory")
     files = {
         "--pid": config.pid,
         "--error-logfile": config.error_logfile,

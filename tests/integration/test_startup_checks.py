@@ -38,6 +38,8 @@ CASES = [
     (("--chdir", "/no/such/dir"), "--chdir '/no/such/dir': no such directory"),
     (("--app-dir", "no-such-subdir"), "--app-dir 'no-such-subdir': no such directory"),
     (("-c", "/"), "config file '/' is not a regular file"),
+    (("--metrics-bind", "192.0.2.1:9100"), "--metrics-bind 192.0.2.1:9100: Cannot assign"),
+    (("--reload", "--reload-dir", "/no/such/dir"), "--reload-dir '/no/such/dir': no such"),
 ]
 
 
