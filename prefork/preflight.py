@@ -4,7 +4,8 @@ config.py checks what a value says (an address's syntax, a port's range);
 this module checks what the value names on this host: that the user and
 group exist, that a host name (--bind, --metrics-bind) resolves to an
 address of this machine, that the directories files will be created in (or
---reload will watch) exist.  None of the checks leaves anything behind (the
+--reload will watch) exist, that --user can write the access log its
+workers open.  None of the checks leaves anything behind (the
 one socket it creates is bound to port 0 and closed), so `--check-config`
 can run them on a live server's configuration.
 
@@ -42,6 +43,7 @@ def check(config: Config, *, listeners: bool = True) -> None:
     `listeners=False` skips --bind (a reload keeps the listeners it has).
     """
     _check_identity(config)
+    _check_worker_files(config)
     # Listeners handed over by a previous master or by systemd replace --bind.
     if listeners and INHERIT_ENV not in os.environ and not _systemd_activated(os.environ):
         for spec in config.bind:
@@ -85,6 +87,37 @@ def _check_identity(config: Config) -> None:
         (uid is not None and uid != os.geteuid()) or (gid is not None and gid != os.getegid())
     ):
         raise ConfigError("--user and --group need the master to run as root")
+
+
+def _check_worker_files(config: Config) -> None:
+    """--user must be able to write the access log, which a worker opens as that user.
+
+    Otherwise every worker would fail after the fork, again and again.  The
+    master takes the user's identity for a moment (effective ids only,
+    restored at once) and asks the kernel whether the file, or the directory
+    it would be created in, is writable.
+    """
+    path = config.access_logfile
+    if not config.user or path in (None, "-") or os.geteuid() != 0:
+        return
+    entry = user_entry(config.user)  # _check_identity made sure it exists
+    gid = group_id(config.group) if config.group else entry.pw_gid
+    target = path if os.path.exists(path) else os.path.dirname(os.path.abspath(path))
+    saved_groups, saved_gid = os.getgroups(), os.getegid()
+    os.setgroups(os.getgrouplist(entry.pw_name, gid))
+    os.setegid(gid)
+    os.seteuid(entry.pw_uid)
+    try:
+        writable = os.access(
+            target, os.W_OK | (0 if target == path else os.X_OK), effective_ids=True
+        )
+    finally:
+        os.seteuid(0)
+        os.setegid(saved_gid)
+        os.setgroups(saved_groups)
+    if not writable:
+        what = "the file" if target == path else f"its directory {target}"
+        raise ConfigError(f"--access-logfile {path}: --user {config.user} cannot write {what}")
 
 
 # -- --bind --------------------------------------------------------------------------

@@ -69,7 +69,7 @@ from prefork.errors import (
     ConfigError,
     PreforkError,
 )
-from prefork.master import faults, health, preflight, slots
+from prefork.master import faults, health, slots
 from prefork.master.commands import Commands
 from prefork.master.endpoint import Endpoint
 from prefork.master.output import LogRing, OutputPipe, RingHandler, WorkerOutput
@@ -198,7 +198,6 @@ class Arbiter:
             self.old_master = int(old_master)
         self.target, how = resolve_workers(config.workers)
         self.env_file.load(config.env_file)  # before --preload imports the app
-        preflight.check_worker_files(config)
         self.tls = tls.server_context(config)
         if config.preload:
             from prefork.loader import load_app

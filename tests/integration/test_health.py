@@ -333,7 +333,10 @@ def test_an_access_log_the_user_cannot_write_is_refused_before_forking(tmp_path:
 
 
 def test_an_access_log_a_worker_cannot_open_fails_the_boot_with_status_3(tmp_path: Path) -> None:
-    log = tmp_path / "missing" / "access.log"  # no such directory: open() fails in the worker
+    # A missing directory is refused before forking (exit 2, test_startup_checks.py); a
+    # symlink into one looks creatable from outside, and open() fails in the worker.
+    log = tmp_path / "access.log"
+    log.symlink_to(tmp_path / "missing" / "access.log")
     server = start_server(WSGI, "--access-logfile", str(log), wait_ready=False)
     try:
         assert server.wait(30) == 3
