@@ -160,6 +160,7 @@ def format_status(status: dict[str, Any]) -> str:
         "AGE",
         "REQUESTS",
         "INFLIGHT",
+        "WS",
         metric.upper(),
         "CPU%",
         "RESTARTS",
@@ -174,6 +175,7 @@ def format_status(status: dict[str, Any]) -> str:
             f"{w['age']:.0f}s",
             str(w["requests"]),
             str(w["inflight"]),
+            str(w.get("websockets", 0)),
             _size(int(w.get("memory", w["rss"]))),
             f"{w['cpu']:.1f}",
             str(w["restarts"]),
@@ -181,7 +183,7 @@ def format_status(status: dict[str, Any]) -> str:
         for w in status.get("workers", [])
     ]
     rows += [
-        (str(s["slot"]), "-", "-", _idle_state(s), "-", "-", "-", "-", "-", str(s["restarts"]))
+        (str(s["slot"]), "-", "-", _idle_state(s), "-", "-", "-", "-", "-", "-", str(s["restarts"]))
         for s in status.get("idle_slots", [])
     ]
     lines += _table(rows)

@@ -43,6 +43,7 @@ _SPECIAL_NAMES: Final = checks.SPECIAL_NAMES | forwarded.NAMES
 
 if TYPE_CHECKING:
     from prefork.http.server import ServerState
+    from prefork.http.upgrade import Switch
 
 LOGGER: Final = logging.getLogger("prefork.http")
 INF: Final = float("inf")
@@ -79,6 +80,7 @@ class HttpConnection(asyncio.Protocol):
         "server",
         "sockname",
         "state",
+        "switch",
         "trailer_bytes",
         "trailer_fields",
         "transfer_encoding",
@@ -125,6 +127,7 @@ class HttpConnection(asyncio.Protocol):
         self.trailer_fields = 0
         self.trailer_bytes = 0
         self.body_size = 0  # of the body being parsed, against --limit-request-body
+        self.switch: Switch | None = None  # set when an upgrade hook takes the connection
 
     # -- asyncio.Protocol ------------------------------------------------------
 
@@ -144,9 +147,7 @@ class HttpConnection(asyncio.Protocol):
         state = self.state
         state.connections.discard(self)
         state.counters.connections -= 1
-        closed = state.all_closed
-        if closed is not None and not state.connections and not state.setups and not closed.done():
-            closed.set_result(None)
+        state.check_all_closed()
         for exchange in self.pipeline:
             if exchange.started:
                 exchange.disconnected()  # it calls exchange_done once the app returns
@@ -164,11 +165,14 @@ class HttpConnection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            # We speak no upgraded protocol, so the offer is ignored (RFC 9110
-            # 7.8): the request was served as plain HTTP, and a fresh parser
-            # takes the bytes after it, since llhttp stops at an upgrade.
-            self.parser = httptools.HttpRequestParser(self)
             rest = data[exc.args[0] :] if exc.args and isinstance(exc.args[0], int) else b""
+            if self.switch is not None:
+                self._switch_protocol(self.switch, rest)
+                return
+            # No hook took the upgrade, so the offer is ignored (RFC 9110 7.8):
+            # the request was served as plain HTTP, and a fresh parser takes
+            # the bytes after it, since llhttp stops at an upgrade.
+            self.parser = httptools.HttpRequestParser(self)
             if rest:
                 self.data_received(rest)
             return
@@ -304,6 +308,12 @@ class HttpConnection(asyncio.Protocol):
                 content_length,
                 state.limit_body,
             )
+        if state.upgrade is not None and parser.should_upgrade():
+            self.switch = state.upgrade(self, method, url, version, headers)
+            if self.switch is not None:
+                if self.pipeline:
+                    raise ProtocolError(400, "upgrade request pipelined behind another request")
+                return  # _switch_protocol runs once llhttp stops at the upgrade
         counters = state.counters
         counters.requests += 1
         if counters.requests == state.request_limit and state.on_request_limit is not None:
@@ -437,6 +447,13 @@ class HttpConnection(asyncio.Protocol):
             if not self.in_head:
                 self.read_deadline = state.clock.now + state.idle_timeout
             self.resume_body()
+
+    def _switch_protocol(self, switch: Switch, rest: bytes) -> None:
+        """Hand the transport, and the bytes read past the head, to the upgraded protocol."""
+        self.closing = True  # nothing more is parsed or answered here
+        self.read_deadline = self.write_deadline = INF
+        self.state.connections.discard(self)  # the new protocol registers itself
+        switch(self.transport, rest)
 
     def close(self) -> None:
         if not self.closing:

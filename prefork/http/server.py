@@ -21,6 +21,7 @@ from prefork.http.connection import HttpConnection, ProxyProtocolConnection
 from prefork.http.exchange import Exchange
 from prefork.http.forwarded import ProxyTrust
 from prefork.http.response import Clock
+from prefork.http.upgrade import Session, UpgradeHook
 from prefork.loader import LoadedApp
 
 if TYPE_CHECKING:
@@ -76,8 +77,10 @@ class ServerState:
         "request_limit",
         "request_timeout",
         "send_timeout",
+        "sessions",
         "setups",
         "thread_pool",
+        "upgrade",
         "wsgi_template",
     )
 
@@ -102,6 +105,9 @@ class ServerState:
         # Accepted connections still being set up (TLS handshakes): a drain
         # waits for them as for connections (accept.SetupTracker).
         self.setups = 0
+        # Connections taken over by a protocol switch (see http/upgrade.py).
+        self.sessions: set[Session] = set()
+        self.upgrade: UpgradeHook | None = None  # installed by the worker
         self.draining = False
         # Set by wait_drained; resolved by the connection that closes last.
         self.all_closed: asyncio.Future[None] | None = None
@@ -157,8 +163,27 @@ class ServerState:
 
     def setup_ended(self) -> None:
         self.setups -= 1
+        self.check_all_closed()
+
+    def adopt(self, session: Session) -> None:
+        """A protocol switch finished: track the session (it is still a connection)."""
+        self.sessions.add(session)
+
+    def release(self, session: Session) -> None:
+        """The session's transport is gone."""
+        self.sessions.discard(session)
+        self.counters.connections -= 1
+        self.check_all_closed()
+
+    def check_all_closed(self) -> None:
         closed = self.all_closed
-        if closed is not None and not self.connections and not self.setups and not closed.done():
+        if (
+            closed is not None
+            and not self.connections
+            and not self.sessions
+            and not self.setups
+            and not closed.done()
+        ):
             closed.set_result(None)
 
     def sweep(self) -> None:
@@ -177,6 +202,8 @@ class ServerState:
             pipeline = conn.pipeline
             if pipeline and pipeline[0].arrived < oldest and not conn.closing:
                 pipeline[0].time_out(now - pipeline[0].arrived)
+        for session in list(self.sessions):
+            session.tick(now)
 
 
 def _exchange_class(config: Config, loaded: LoadedApp) -> type[Exchange]:
@@ -252,11 +279,16 @@ class HttpServer:
             if not conn.pipeline and not conn.in_head:
                 conn.read_deadline = min(conn.read_deadline, state.clock.now + state.idle_timeout)
 
+    def close_sessions(self, restart: bool) -> None:
+        """Ask every upgraded session to close (the drain's grace for them is over)."""
+        for session in list(self.state.sessions):
+            session.shutdown(restart)
+
     async def wait_drained(self, timeout: float) -> bool:
         """Wait until every connection closed (True) or `timeout` passed (False)."""
         state = self.state
         try:
-            if state.connections or state.setups:
+            if state.connections or state.setups or state.sessions:
                 state.all_closed = self.loop.create_future()
                 await asyncio.wait_for(asyncio.shield(state.all_closed), timeout)
         except TimeoutError:
@@ -273,5 +305,7 @@ class HttpServer:
             server.close()
         for conn in list(self.state.connections):
             conn.transport.abort()
+        for session in list(self.state.sessions):
+            session.abort()
         if self._ticker is not None:
             self._ticker.cancel()

@@ -749,6 +749,9 @@ class Arbiter:
             handle.move(WorkerState.DRAINING)
         if graceful:
             grace = self.config.graceful_timeout + KILL_SLACK
+            # Before the signal, so it is waiting when the worker drains: open
+            # WebSockets hear 1012 (reconnect, we keep serving) or 1001 (stopping).
+            handle.channel.send({"t": "drain", "restart": self.stop_mode is None})
             self._signal(handle, signal.SIGTERM)
         else:
             grace = min(FAST_STOP_GRACE, self.config.graceful_timeout + KILL_SLACK)
@@ -1135,6 +1138,7 @@ class Arbiter:
                     "requests": handle.counters.get("requests", 0),
                     "inflight": handle.counters.get("inflight", 0),
                     "connections": handle.counters.get("connections", 0),
+                    "websockets": handle.counters.get("websockets", 0),
                     "rss": handle.counters.get("rss", 0),
                     "memory": memory or 0,
                     "cpu": cpu,

@@ -225,6 +225,8 @@ class _Worker:
         self.retiring = False
         self.statm = ProcFile("/proc/self/statm")
         self.memory: MemoryGuard | None = None
+        # From the master's "drain" message: replaced (True) or stopped for good.
+        self.restart = False
 
     def request_stop(self, how: str) -> None:
         if not self.stop.done():
@@ -238,7 +240,10 @@ class _Worker:
         self.request_stop("now")
 
     def on_channel(self) -> None:
-        _, eof = self.spec.channel.receive()
+        messages, eof = self.spec.channel.receive()
+        for message in messages:
+            if message.get("t") == "drain":
+                self.restart = bool(message.get("restart"))
         if eof:
             self.loop.remove_reader(self.spec.channel.fileno())
             self.request_stop("orphan")
@@ -311,6 +316,7 @@ class _Worker:
             "requests": counters.requests,
             "inflight": counters.inflight,
             "connections": counters.connections,
+            "websockets": len(server.state.sessions),
             "rejected": counters.rejected,
             "rss": resident_bytes(self.statm),
         }
@@ -325,6 +331,19 @@ class _Worker:
             return
         self.send_counters(server)
         self.loop.call_later(HEARTBEAT_INTERVAL, self.heartbeat)
+
+
+def _install_websockets(config: Config, server: HttpServer) -> str | None:
+    """Serve WebSockets on this ASGI worker; why not, if --ws cannot be honoured."""
+    try:
+        from prefork.asgi.websocket import install
+    except ImportError as exc:  # websockets is a dependency, but may have been left out
+        if config.ws != "auto":
+            return f"--ws {config.ws}: cannot import it: {exc}"
+        log.warning("WebSockets disabled: %s; Upgrade requests are served as HTTP", exc)
+        return None
+    install(server.state, config)
+    return None
 
 
 async def _serve(
@@ -369,6 +388,10 @@ async def _serve(
             stdout_fd=spec.stdout_fd,
             ssl_context=spec.tls,
         )
+        if loaded.interface == "asgi" and config.ws != "none":
+            failure = _install_websockets(config, server)
+            if failure:
+                return _fail(spec, EXIT_BOOT, failure)
         await server.start(sockets)
     except OSError as exc:
         return _fail(spec, EXIT_BOOT, f"cannot start serving: {exc}")
@@ -388,8 +411,16 @@ async def _serve(
             if how == "drain"
             else min(ORPHAN_DRAIN, config.graceful_timeout)
         )
+        deadline = loop.time() + grace
         server.begin_drain()
-        if not await server.wait_drained(grace):
+        # HTTP requests finish within the whole grace; WebSockets, which may
+        # never end on their own, get --ws-shutdown-grace, then a close frame.
+        drained = await server.wait_drained(min(config.ws_shutdown_grace, grace))
+        if not drained:
+            worker.on_channel()  # read the master's "drain" message, sent before the TERM
+            server.close_sessions(worker.restart)
+            drained = await server.wait_drained(max(deadline - loop.time(), 0.0))
+        if not drained:
             log.warning("Worker %d: graceful timeout; closing remaining connections", spec.slot)
             server.abort()
     # The master folds this last count into its totals (metrics count every
