@@ -15,6 +15,16 @@ into messages, UTF-8 validation of text as it arrives (1007, failing fast on
 the first bad fragment), keepalive pings, timeouts, flow control and the
 server-initiated close on drain.
 
+Fast path: websockets' parser is a generator that costs several
+microseconds per frame, as much as everything else of an echo round trip.
+While nothing is half-parsed (its reader is empty, no fragmented message is
+under way) and no extension was negotiated, `_fast_frames` takes whole,
+final, masked text/binary frames within the size limit straight out of the
+received bytes, and `send` writes unfragmented frames itself.  Anything
+else, from the first byte that does not fit on (a control frame, a
+fragment, a partial frame, invalid UTF-8, RSV bits), goes to websockets,
+which therefore sees every frame that needs a decision.
+
 States: CONNECTING -> OPEN -> CLOSING (a close frame was sent, or the peer's
 was echoed) -> CLOSED (transport gone); CONNECTING -> CLOSED when answered
 with HTTP.  `closed` (the code and reason the adapter reports as the
@@ -38,6 +48,7 @@ import asyncio
 import codecs
 import enum
 import os
+import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +57,11 @@ from typing import TYPE_CHECKING, Final, NamedTuple, cast
 from websockets.extensions.base import Extension
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, Side, State
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # websockets built without its C extension
+    from websockets.utils import apply_mask
 
 if TYPE_CHECKING:
     from prefork.http.server import ServerState
@@ -72,6 +88,7 @@ _CONT: Final = Opcode.CONT
 _CLOSE: Final = Opcode.CLOSE
 _PONG: Final = Opcode.PONG
 _OPEN: Final = State.OPEN
+_SIMPLE: Final = frozenset((0x81, 0x82))  # first byte of a final text or binary frame
 
 
 class Closed(NamedTuple):
@@ -100,6 +117,7 @@ class WebSocketSession(asyncio.Protocol):
         "closed",
         "decoder",
         "early",
+        "fast",
         "fragments",
         "inbox",
         "inbox_bytes",
@@ -125,6 +143,7 @@ class WebSocketSession(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by attach
         self.phase = Phase.CONNECTING
         self.protocol: Protocol | None = None  # framing, from accept on
+        self.fast = False  # no extension negotiated: the fast path may run
         self.early = bytearray()  # bytes that arrived before the 101
         self.closed: Closed | None = None
         self.inbox: deque[str | bytes | Closed] = deque()
@@ -154,6 +173,7 @@ class WebSocketSession(asyncio.Protocol):
         self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\n" + headers + b"\r\n")
         protocol = self.protocol = Protocol(Side.SERVER, state=_OPEN, max_size=self.limits.max_size)
         protocol.extensions = extensions
+        self.fast = not extensions
         self.phase = Phase.OPEN
         if self.limits.ping_interval:
             self.next_ping = self.server.clock.now + self.limits.ping_interval
@@ -178,6 +198,15 @@ class WebSocketSession(asyncio.Protocol):
                 if len(self.early) > INBOX_HIGH:  # frames before the 101: not a client
                     self.transport.abort()
             return
+        if (
+            self.fast
+            and not protocol.reader.buffer
+            and protocol.current_size is None
+            and protocol.state is _OPEN
+        ):
+            data = self._fast_frames(data)
+            if not data:
+                return
         protocol.receive_data(data)
         for frame in cast("list[Frame]", protocol.events_received()):  # past the handshake
             opcode = frame.opcode
@@ -195,8 +224,46 @@ class WebSocketSession(asyncio.Protocol):
             self._protocol_closing(protocol)
         self._flush()
 
+    def _fast_frames(self, data: bytes) -> bytes:
+        """Deliver the simple frames at the start of `data`; what is left for websockets."""
+        offset = 0
+        end = len(data)
+        max_size = self.limits.max_size or end
+        while end - offset >= 6:
+            first = data[offset]
+            second = data[offset + 1]
+            # FIN, no RSV bit, text or binary, masked (RFC 6455 5.2), 7- or 16-bit length.
+            if first not in _SIMPLE or second < 0x80 or second == 0xFF:
+                break
+            size = second & 0x7F
+            mask = offset + 2
+            if size == 126:
+                size = (data[mask] << 8) | data[mask + 1]
+                mask += 2
+            start = mask + 4
+            if start + size > end or size > max_size:
+                break
+            payload = apply_mask(data[start : start + size], data[mask:start])
+            if first == 0x81:
+                try:
+                    self._deliver(payload.decode())
+                except UnicodeDecodeError:
+                    break  # websockets parses it again and the session fails it (1007)
+            else:
+                self._deliver(payload)
+            offset = start + size
+        return data[offset:] if offset else data
+
     def _data_frame(self, opcode: Opcode, data: bytes | bytearray | memoryview, fin: bool) -> bool:
         """Add a data frame to the message being received; False once the protocol failed."""
+        if opcode is _TEXT and fin:
+            try:
+                self._deliver(bytes(data).decode())
+            except UnicodeDecodeError as exc:
+                assert self.protocol is not None
+                self.protocol.fail(INVALID_DATA, f"invalid UTF-8 at position {exc.start}")
+                return False
+            return True
         if opcode is _TEXT or (opcode is _CONT and self.decoder is not None):
             decoder = self.decoder
             if decoder is None:
@@ -292,6 +359,24 @@ class WebSocketSession(asyncio.Protocol):
     def send(self, message: str | bytes) -> None:
         protocol = self.protocol
         assert protocol is not None
+        if self.fast and protocol.state is _OPEN and not protocol.expect_continuation_frame:
+            # An unmasked, final, uncompressed frame: what websockets would write.
+            if isinstance(message, str):
+                data, first = message.encode(), 0x81
+            else:
+                data, first = message, 0x82
+            size = len(data)
+            if size < 126:
+                head = bytes((first, size))
+            elif size < 65536:
+                head = struct.pack("!BBH", first, 126, size)
+            else:
+                head = struct.pack("!BBQ", first, 127, size)
+            if size < 65536:
+                self.transport.write(head + data)
+            else:
+                self.transport.writelines((head, data))  # no copy of a large payload
+            return
         if isinstance(message, str):
             protocol.send_text(message.encode())
         else:
