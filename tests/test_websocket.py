@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import signal
 import socket
 import struct
+import subprocess
 import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -25,7 +27,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.server import Server, run_server
+from tests.server import ROOT, Server, prefork_command, run_server
 
 APP = "tests.apps.ws_app:app"
 T = TypeVar("T")
@@ -142,6 +144,33 @@ def test_text_and_binary_echo(server: Server) -> None:
             assert await ws.recv() == b"\x00\xff"
 
     run(go())
+
+
+def test_frames_split_and_mixed_in_any_way_are_all_answered(server: Server) -> None:
+    """Simple frames (the fast path) mixed with pings and frames cut anywhere."""
+    with raw_handshake(server) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        long_text = "é" * 200  # a 16-bit length
+        stream = (
+            frame(0x1, b"a")
+            + frame(0x9, b"ping!")
+            + frame(0x2, b"\x00b")
+            + frame(0x1, long_text.encode())
+            + frame(0x1, b"c")
+        )
+        for cut in (0, 1, 5, 7, 9, 20, len(stream) - 3):
+            sock.sendall(stream[:cut])
+            time.sleep(0.05)  # so the server reads the two parts separately, mostly
+            sock.sendall(stream[cut:])
+            replies = [read_frame(sock)[1:] for _ in range(5)]
+            # The pong may overtake echoes that wait for the app: only messages keep order.
+            assert (0xA, b"ping!") in replies, cut
+            assert [reply for reply in replies if reply[0] != 0xA] == [
+                (0x1, b"a"),
+                (0x2, b"\x00b"),
+                (0x1, long_text.encode()),
+                (0x1, b"c"),
+            ], cut
 
 
 def test_a_16_mib_fragmented_message(server: Server) -> None:
@@ -507,3 +536,41 @@ def test_a_stop_closes_open_sessions_with_1001() -> None:
 
         assert run(go()) == [1001] * 20
         assert srv.wait(20) == 0
+
+
+def test_status_counts_open_websockets_per_worker(tmp_path: Path) -> None:
+    sock = str(tmp_path / "control.sock")
+    with run_server(APP, "-w", "2", "--control-socket", sock) as srv:
+
+        def open_per_worker() -> list[int]:
+            result = subprocess.run(
+                prefork_command("status", "--socket", sock, "--json"),
+                capture_output=True,
+                text=True,
+                timeout=30,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                check=True,
+            )
+            return [w["websockets"] for w in json.loads(result.stdout)["workers"]]
+
+        async def go() -> list[int]:
+            sessions = await open_sessions(srv, 7)
+            deadline = time.monotonic() + 15  # heartbeats come once a second
+            while sum(counts := open_per_worker()) != 7 and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            for ws in sessions:
+                await ws.close()
+            return counts
+
+        assert sum(run(go())) == 7
+        text = subprocess.run(
+            prefork_command("status", "--socket", sock),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=True,
+        ).stdout
+        assert " WS " in text

@@ -91,6 +91,21 @@ _OPEN: Final = State.OPEN
 _SIMPLE: Final = frozenset((0x81, 0x82))  # first byte of a final text or binary frame
 
 
+class _Framing(Protocol):
+    """websockets' protocol, accepting a close in the middle of a fragmented message.
+
+    RFC 6455 5.4 lets control frames, a close included, arrive between the
+    fragments of a message; websockets fails that close with 1002, where
+    Autobahn (case 7.1.5) and the RFC expect the close to be echoed.  The
+    incomplete message is dropped.
+    """
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is _CLOSE:
+            self.current_size = None
+        super().recv_frame(frame)
+
+
 class Closed(NamedTuple):
     code: int
     reason: str
