@@ -12,8 +12,10 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import time
@@ -28,6 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.server import ROOT, Server, prefork_command, run_server
+from tests.test_accept import _self_signed
 
 APP = "tests.apps.ws_app:app"
 T = TypeVar("T")
@@ -209,6 +212,25 @@ def test_scope_subprotocol_and_accept_headers(server: Server) -> None:
         assert field in text
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_wss(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    with run_server(APP, "--certfile", str(cert), "--keyfile", str(key)) as srv:
+        context = ssl.create_default_context(cafile=str(cert))
+        url = srv.url.replace("https://", "wss://")
+
+        async def go() -> tuple[str, str]:
+            async with connect(url + "/scope", ssl=context) as ws:
+                scope = str(await ws.recv())
+            async with connect(url + "/echo", ssl=context, max_size=None) as ws:
+                await ws.send("x" * 2**20)
+                return scope, str(await ws.recv())
+
+        scope, echoed = run(go())
+        assert "('scheme', 'wss')" in scope
+        assert echoed == "x" * 2**20
+
+
 # -- compression -----------------------------------------------------------------------
 
 
@@ -288,6 +310,14 @@ def test_an_app_that_raises_after_accepting_closes_with_1011(server: Server) -> 
     with raw_handshake(server, "/crash-after") as sock:
         assert read_close(sock) == 1011
     server.wait_for_log("boom after accept")
+
+
+def test_a_close_between_fragments_is_echoed(server: Server) -> None:
+    """RFC 6455 5.4 allows control frames between fragments (Autobahn case 7.1.5)."""
+    with raw_handshake(server) as sock:
+        sock.sendall(frame(0x1, b"fragment1", fin=False))
+        sock.sendall(frame(0x8, struct.pack("!H", 1000)))
+        assert read_close(sock) == 1000
 
 
 def test_invalid_utf8_is_1007(server: Server) -> None:

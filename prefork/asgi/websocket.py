@@ -199,8 +199,8 @@ class ASGIWebSocket:
                 self._finished()
 
     def _app_failed(self, exc: Exception) -> None:
-        if isinstance(exc, ClientDisconnected) and self.phase is Phase.CLOSED:
-            return  # it sent after the client left, and did not catch it: nothing to add
+        if isinstance(exc, ClientDisconnected):
+            return  # it sent after the client left and did not catch it: no app bug to report
         LOGGER.error("Exception in ASGI application", exc_info=exc)
         if self.phase is Phase.OPEN:
             self.session.close(_INTERNAL_ERROR)

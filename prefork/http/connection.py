@@ -139,7 +139,8 @@ class HttpConnection(asyncio.Protocol):
         self.client = _address(transport.get_extra_info("peername"))
         self.sockname = _address(transport.get_extra_info("sockname"))
         self.read_deadline = state.clock.now + state.idle_timeout
-        if state.limit_concurrency and len(state.connections) > state.limit_concurrency:
+        # The counter includes WebSocket sessions, which left `connections`.
+        if state.limit_concurrency and state.counters.connections > state.limit_concurrency:
             self.reject(ProtocolError(503, "too many connections"))
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -186,7 +186,7 @@ class WebSocketSession(asyncio.Protocol):
     def accept(self, headers: bytes, extensions: list[Extension]) -> None:
         """Send the 101 (`headers`: the header block after the status line) and start framing."""
         self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\n" + headers + b"\r\n")
-        protocol = self.protocol = Protocol(Side.SERVER, state=_OPEN, max_size=self.limits.max_size)
+        protocol = self.protocol = _Framing(Side.SERVER, state=_OPEN, max_size=self.limits.max_size)
         protocol.extensions = extensions
         self.fast = not extensions
         self.phase = Phase.OPEN
