@@ -29,8 +29,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.integration.test_accept import _self_signed
 from tests.server import ROOT, Server, prefork_command, run_server
-from tests.test_accept import _self_signed
 
 APP = "tests.apps.ws_app:app"
 T = TypeVar("T")
