@@ -148,6 +148,7 @@ def test_status_table() -> None:
                     "age": 5.0,
                     "requests": 7,
                     "inflight": 1,
+                    "websockets": 4,
                     "rss": 3 * 2**20,
                     "cpu": 1.5,
                     "restarts": 0,
@@ -166,8 +167,9 @@ def test_status_table() -> None:
     assert lines[1] == "app shop:app, generation 2, target 1 workers"
     assert lines[2] == "listening at http://127.0.0.1:8000"
     assert lines[3].split() == [
-        "SLOT", "PID", "GEN", "STATE", "AGE", "REQUESTS", "INFLIGHT", "RSS", "CPU%", "RESTARTS"
+        "SLOT", "PID", "GEN", "STATE", "AGE", "REQUESTS", "INFLIGHT", "WS", "RSS", "CPU%",
+        "RESTARTS",
     ]  # fmt: skip
-    assert lines[4].split() == ["0", "11", "2", "ready", "5s", "7", "1", "3.0M", "1.5", "0"]
+    assert lines[4].split() == ["0", "11", "2", "ready", "5s", "7", "1", "4", "3.0M", "1.5", "0"]
     assert "last reload: FAILED" in lines[5]
     assert "boom" in lines[5]
