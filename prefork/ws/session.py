@@ -185,6 +185,8 @@ class WebSocketSession(asyncio.Protocol):
 
     def accept(self, headers: bytes, extensions: list[Extension]) -> None:
         """Send the 101 (`headers`: the header block after the status line) and start framing."""
+        if self.phase is not Phase.CONNECTING:
+            return  # the client left while the app decided; its sends will raise
         self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\n" + headers + b"\r\n")
         protocol = self.protocol = _Framing(Side.SERVER, state=_OPEN, max_size=self.limits.max_size)
         protocol.extensions = extensions

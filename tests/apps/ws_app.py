@@ -105,6 +105,17 @@ async def last_disconnect(scope: Scope, receive: ASGIReceive, send: ASGISend) ->
     await send({"type": "websocket.close"})
 
 
+async def late_accept(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+    """Accepts after the client has given up: the send raises ClientDisconnected."""
+    await receive()
+    await asyncio.sleep(1.0)
+    await send({"type": "websocket.accept"})
+    try:
+        await send({"type": "websocket.send", "text": "too late"})
+    except OSError as exc:
+        DISCONNECTS.append({"late-accept": type(exc).__name__})
+
+
 async def hold(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
     """Accepts and never receives: the client cannot make it buffer without bound."""
     await receive()
@@ -136,6 +147,7 @@ ROUTES = {
     "/crash-after": crash_after,
     "/report": report_disconnect,
     "/last-disconnect": last_disconnect,
+    "/late-accept": late_accept,
     "/hold": hold,
     "/flood": flood,
 }

@@ -292,6 +292,22 @@ def test_a_dropped_connection_is_1006(server: Server) -> None:
     assert "'code': 1006" in text
 
 
+def test_an_app_accepting_after_the_client_left_gets_an_oserror(server: Server) -> None:
+    mark = len(server.lines)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            f"GET /late-accept HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+    deadline = time.monotonic() + 10
+    while "late-accept" not in (text := last_disconnect(server)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert text == repr({"late-accept": "ClientDisconnected"})
+    assert not [line for line in server.lines[mark:] if "Traceback" in line]
+
+
 def test_app_close_code_and_reason_reach_the_client(server: Server) -> None:
     async def go() -> ConnectionClosed:
         async with connect(ws_url(server, "/echo")) as ws:
