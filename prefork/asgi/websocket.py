@@ -232,7 +232,8 @@ class ASGIWebSocket:
                 if not session.is_open:
                     raise ClientDisconnected("the WebSocket is closed")
                 session.send(_payload(message))
-                await session.drain()
+                if session.writing_paused:
+                    await session.drain()
             elif kind == "websocket.close":
                 self.phase = Phase.CLOSED
                 session.close(message.get("code") or NORMAL, message.get("reason") or "")

@@ -379,7 +379,7 @@ class WebSocketSession(asyncio.Protocol):
         if self.fast and protocol.state is _OPEN and not protocol.expect_continuation_frame:
             # An unmasked, final, uncompressed frame: what websockets would write.
             if isinstance(message, str):
-                data, first = message.encode(), 0x81
+                data, first = _encoded(message), 0x81
             else:
                 data, first = message, 0x82
             size = len(data)
@@ -399,6 +399,11 @@ class WebSocketSession(asyncio.Protocol):
         else:
             protocol.send_binary(message)
         self._flush()
+
+    @property
+    def writing_paused(self) -> bool:
+        """The client is behind on reading: the sender should await `drain()`."""
+        return self.write_deadline != INF
 
     async def drain(self) -> None:
         """Wait while the client is behind on reading what was sent."""
@@ -495,6 +500,19 @@ class WebSocketSession(asyncio.Protocol):
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+
+_last_text: list[tuple[str, bytes]] = [("", b"")]
+
+
+def _encoded(text: str) -> bytes:
+    """`text` as UTF-8, remembering the last one: a broadcast sends one str to many sessions."""
+    last, data = _last_text[0]
+    if text is not last:
+        data = text.encode()
+        if len(data) <= INBOX_HIGH:  # never pins a large message
+            _last_text[0] = (text, data)
+    return data
 
 
 def _utf8_decoder() -> codecs.IncrementalDecoder:
