@@ -1,6 +1,7 @@
 """Run the Autobahn testsuite's fuzzing client against prefork; print the summary.
 
     python scripts/autobahn.py --wstest PATH/TO/wstest [--cases '*'] [--keep DIR]
+                               [--deflate both|on|off]
 
 Autobahn's `wstest` (PyPI `autobahntestsuite`) runs on Python 2.7 only.  To
 get it:
@@ -129,12 +130,16 @@ def main() -> int:
     parser.add_argument("--wstest", required=True, help="the wstest command of autobahntestsuite")
     parser.add_argument("--cases", default="*", help="comma-separated case patterns")
     parser.add_argument("--keep", help="write the HTML reports and logs to this directory")
+    parser.add_argument(
+        "--deflate", choices=("both", "on", "off"), default="both", help="which runs to make"
+    )
     args = parser.parse_args()
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(args.keep or tmp)
-        for deflate in (True, False):
+        runs = {"both": (True, False), "on": (True,), "off": (False,)}[args.deflate]
+        for deflate in runs:
             workdir = base / ("with-deflate" if deflate else "without-deflate")
             workdir.mkdir(parents=True, exist_ok=True)
             table, failed = summary(run_suite(args.wstest, deflate, cases, workdir))
