@@ -17,7 +17,6 @@ import signal
 import socket
 import ssl
 import struct
-import subprocess
 import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -28,9 +27,11 @@ import psutil
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.http11 import Response
 
 from tests.integration.test_accept import _self_signed
-from tests.server import ROOT, Server, prefork_command, run_server
+from tests.integration.test_control import control
+from tests.server import Server, run_server
 
 APP = "tests.apps.ws_app:app"
 T = TypeVar("T")
@@ -398,37 +399,31 @@ def test_no_pong_closes_with_1011(strict: Server) -> None:
 # -- refusing ----------------------------------------------------------------------------
 
 
-def test_closing_before_accept_is_403(server: Server) -> None:
+def refusal(server: Server, path: str) -> Response:
+    """The HTTP response that refused a WebSocket handshake."""
+
     async def go() -> None:
-        async with connect(ws_url(server, "/refuse")):
+        async with connect(ws_url(server, path)):
             pass
 
     with pytest.raises(InvalidStatus) as info:
         run(go())
-    assert info.value.response.status_code == 403
+    return info.value.response
+
+
+def test_closing_before_accept_is_403(server: Server) -> None:
+    assert refusal(server, "/refuse").status_code == 403
 
 
 def test_denial_response(server: Server) -> None:
-    async def go() -> None:
-        async with connect(ws_url(server, "/deny")):
-            pass
-
-    with pytest.raises(InvalidStatus) as info:
-        run(go())
-    response = info.value.response
+    response = refusal(server, "/deny")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Token"
     assert response.body == b"no token"
 
 
 def test_an_app_that_fails_before_accepting_gives_500(server: Server) -> None:
-    async def go() -> None:
-        async with connect(ws_url(server, "/crash-before")):
-            pass
-
-    with pytest.raises(InvalidStatus) as info:
-        run(go())
-    assert info.value.response.status_code == 500
+    assert refusal(server, "/crash-before").status_code == 500
 
 
 @pytest.mark.parametrize(
@@ -589,16 +584,8 @@ def test_status_counts_open_websockets_per_worker(tmp_path: Path) -> None:
     with run_server(APP, "-w", "2", "--control-socket", sock) as srv:
 
         def open_per_worker() -> list[int]:
-            result = subprocess.run(
-                prefork_command("status", "--socket", sock, "--json"),
-                capture_output=True,
-                text=True,
-                timeout=30,
-                cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-                check=True,
-            )
-            return [w["websockets"] for w in json.loads(result.stdout)["workers"]]
+            status = json.loads(control("status", "--socket", sock, "--json").stdout)
+            return [w["websockets"] for w in status["workers"]]
 
         async def go() -> list[int]:
             sessions = await open_sessions(srv, 7)
@@ -610,13 +597,5 @@ def test_status_counts_open_websockets_per_worker(tmp_path: Path) -> None:
             return counts
 
         assert sum(run(go())) == 7
-        text = subprocess.run(
-            prefork_command("status", "--socket", sock),
-            capture_output=True,
-            text=True,
-            timeout=30,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            check=True,
-        ).stdout
+        text = control("status", "--socket", sock).stdout
         assert " WS " in text
