@@ -75,6 +75,12 @@ async def deny(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
     await send({"type": "websocket.http.response.body", "body": b"token"})
 
 
+async def accept_and_return(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": "bye"})
+
+
 async def crash_before(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
     raise RuntimeError("boom before accept")
 
@@ -143,6 +149,7 @@ ROUTES = {
     "/scope": scope_view,
     "/refuse": refuse,
     "/deny": deny,
+    "/return": accept_and_return,
     "/crash-before": crash_before,
     "/crash-after": crash_after,
     "/report": report_disconnect,

@@ -323,6 +323,12 @@ def test_app_close_code_and_reason_reach_the_client(server: Server) -> None:
     assert (closed.rcvd.code, closed.rcvd.reason) == (4001, "asked to")
 
 
+def test_an_app_that_returns_while_open_closes_with_1000(server: Server) -> None:
+    with raw_handshake(server, "/return") as sock:
+        assert read_frame(sock)[1:] == (0x1, b"bye")
+        assert read_close(sock) == 1000
+
+
 def test_an_app_that_raises_after_accepting_closes_with_1011(server: Server) -> None:
     with raw_handshake(server, "/crash-after") as sock:
         assert read_close(sock) == 1011
