@@ -605,3 +605,15 @@ def test_status_counts_open_websockets_per_worker(tmp_path: Path) -> None:
         assert sum(run(go())) == 7
         text = control("status", "--socket", sock).stdout
         assert " WS " in text
+
+
+def test_a_client_that_ignores_the_close_does_not_hold_a_reload() -> None:
+    args = ("-w", "1", "--ws-shutdown-grace", "0.5", "--graceful-timeout", "3")
+    with run_server(APP, *args) as srv:
+        (old_worker,) = srv.worker_pids()
+        with raw_handshake(srv, "/hold") as sock:  # never answers the close frame
+            started = time.monotonic()
+            srv.signal(signal.SIGHUP)
+            assert read_close(sock) == 1012
+            psutil.Process(old_worker).wait(timeout=15)
+            assert time.monotonic() - started < 10  # the graceful timeout, not forever
