@@ -460,6 +460,18 @@ def test_other_upgrades_are_ordinary_requests(server: Server) -> None:
     assert response.text == "http /plain"
 
 
+def test_ws_none_serves_websocket_upgrades_as_http() -> None:
+    with run_server(APP, "--ws", "none") as srv:
+        headers = {
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        }
+        response = httpx.get(srv.url + "/echo", headers=headers)
+        assert (response.status_code, response.text) == (200, "http /echo")
+
+
 def test_wsgi_apps_get_upgrade_requests_as_ordinary_requests() -> None:
     with run_server("examples.wsgi_hello:application") as srv:
         for upgrade in ("websocket", "h2c"):
