@@ -310,10 +310,11 @@ class HttpConnection(asyncio.Protocol):
                 state.limit_body,
             )
         if state.upgrade is not None and parser.should_upgrade():
-            self.switch = state.upgrade(self, method, url, version, headers)
-            if self.switch is not None:
+            switch = state.upgrade(self, method, url, version, headers)
+            if switch is not None:
                 if self.pipeline:
                     raise ProtocolError(400, "upgrade request pipelined behind another request")
+                self.switch = switch
                 return  # _switch_protocol runs once llhttp stops at the upgrade
         counters = state.counters
         counters.requests += 1

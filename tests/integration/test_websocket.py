@@ -454,6 +454,21 @@ def test_an_invalid_handshake_is_400_and_closes(server: Server, extra: str, why:
     assert why.encode() in data
 
 
+def test_an_upgrade_pipelined_behind_a_request_is_400(server: Server) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(
+            b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 ")
+    assert b"HTTP/1.1 400 " in data
+    assert b"pipelined" in data
+
+
 def test_other_upgrades_are_ordinary_requests(server: Server) -> None:
     response = httpx.get(server.url + "/plain", headers={"Upgrade": "h2c", "Connection": "Upgrade"})
     assert response.status_code == 200
