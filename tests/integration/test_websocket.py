@@ -30,8 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Response
 
 from tests.integration.test_accept import _self_signed
-from tests.integration.test_control import control
-from tests.server import Server, run_server
+from tests.server import Server, control, run_server
 
 APP = "tests.apps.ws_app:app"
 T = TypeVar("T")
