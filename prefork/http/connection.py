@@ -70,6 +70,7 @@ class HttpConnection(asyncio.Protocol):
         "host",
         "hosts",
         "in_head",
+        "keep_alive",
         "parser",
         "peer_eof",
         "pending_error",
@@ -97,6 +98,10 @@ class HttpConnection(asyncio.Protocol):
         self.pipeline: deque[Exchange] = deque()
         self.current: Exchange | None = None
         self.closing = False
+        # False once this connection must close after its next response
+        # (keep-alive disabled, the worker draining, or rebalancing, balance.py);
+        # set in connection_made, which may run after a drain began.
+        self.keep_alive = False
         self.pending_error: ProtocolError | None = None
         self.peer_eof = False
         self.reading_paused = False
@@ -135,6 +140,9 @@ class HttpConnection(asyncio.Protocol):
         state = self.state
         state.connections.add(self)
         state.counters.connections += 1
+        if state.gate is not None:
+            state.gate.publish(state.counters.connections)
+        self.keep_alive = state.keep_alive and not state.draining
         self.client = _address(transport.get_extra_info("peername"))
         self.sockname = _address(transport.get_extra_info("sockname"))
         self.read_deadline = state.clock.now + state.idle_timeout
@@ -146,6 +154,8 @@ class HttpConnection(asyncio.Protocol):
         state = self.state
         state.connections.discard(self)
         state.counters.connections -= 1
+        if state.gate is not None:
+            state.gate.publish(state.counters.connections)
         closed = state.all_closed
         if closed is not None and not state.connections and not state.setups and not closed.done():
             closed.set_result(None)
@@ -316,7 +326,7 @@ class HttpConnection(asyncio.Protocol):
         if state.limit_concurrency and counters.inflight >= state.limit_concurrency:
             raise ProtocolError(503, "server busy")
         counters.inflight += 1
-        keep_alive = state.keep_alive and not state.draining and parser.should_keep_alive()
+        keep_alive = self.keep_alive and parser.should_keep_alive()
         view = None
         if self.forwarded and self._peer_is_proxy():
             view = self._forwarded(headers)

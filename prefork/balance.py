@@ -1,0 +1,285 @@
+"""Connection balancing: each worker accepts only its share of a shared listener.
+
+Theory of operation
+-------------------
+Every worker watches the same listening socket, and the kernel wakes them
+all when a connection is queued; whichever runs first takes what is there.
+Under a burst (a proxy's keep-alive pool, a load generator) one worker could
+take every connection before its siblings were scheduled: with 2 workers and
+`wrk -c64`, 2 bursts in 9 ended 64/0, halving throughput for as long as the
+connections lived.
+
+So the workers share a small table in memory (`ConnectionTable`), mapped by
+the master before the first fork.  Each worker owns one row, in which it
+publishes its open connections (on every open and close) and the number of
+connections it ever accepted, and which is marked active while it accepts
+(from the start of serving until its drain).  When a listener is readable,
+the worker's `AcceptGate` says how many connections it may take:
+
+    share     = ceil((open connections of the active rows + queued) / active rows)
+    allowance = share + ACCEPT_SLACK - own open connections
+
+`queued` is the listener's accept queue (TCP_INFO reports it for a listening
+TCP socket; a unix socket does not, and counts as 1).  The worker with the
+fewest connections is always allowed (its count is below the average, which
+is below the share as soon as one connection is queued), so a queued
+connection never waits for the gate alone.  A worker over its share stops
+watching the listener for `PAUSE` and looks again.
+
+A sibling can fail to take its share: its event loop is blocked in the app
+(inline WSGI runs on it) or not scheduled.  If no other worker accepted
+anything for `STALL_AFTER` while this one kept finding connections queued,
+the workers under their share count as absent until they accept again.
+
+Long-lived connections are rebalanced once a second (`excess`): a worker
+holding more than `fair + tolerance(fair)` of the active rows' connections
+answers the next request of some of them with `Connection: close`, half of
+its excess at a time; the client reconnects, and the gate sends the new
+connection to a worker under its share.  That is how a worker added by a
+scale-up, or the replacement of a drained one, gets its share of a pool of
+keep-alive connections within seconds.
+
+Invariants: each cell has one writer at a time: the master zeroes a row when
+it hands it out (before the fork) and when its worker has exited; in
+between only that worker writes it.  A row's open count is 0 whenever the
+row is inactive, so sums over all rows only count active workers.  Aligned
+8-byte cells are read and written whole, so a reader sees an old or a new
+value, never a torn one.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import socket
+import struct
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Final, Protocol
+
+if TYPE_CHECKING:
+    from prefork.config import Config
+    from prefork.sockets import Listener
+
+# Rows in a table: workers alive at once, counting those still draining.
+# 1024 rows take 24 KiB; a worker that finds no free row accepts unbalanced.
+ROWS: Final = 1024
+# Connections a worker may hold above its share before it stops accepting.
+# Small, because the bound that matters is the worker left with the least:
+# with 4 workers, 64 connections and three workers each 1 over, the fourth
+# still gets 13 (a share of 16).
+ACCEPT_SLACK: Final = 1
+# How long a worker over its share leaves the queue to its siblings before
+# looking again; a sibling woken by the same connection takes it well within.
+PAUSE: Final = 0.005
+# No sibling accepted anything for this long although connections stayed
+# queued: they are blocked in the app or starved of CPU, so stop waiting for
+# them.  Long enough for a busy machine's scheduler, short against a client's
+# connect timeout.
+STALL_AFTER: Final = 0.25
+# An allowance with no limit (the acceptor's own batch bounds it).
+UNLIMITED: Final = 1 << 30
+
+_CELL: Final = struct.calcsize("q")
+# Cell 0 holds the rows in use (a high-water mark), then three arrays of ROWS.
+_OPEN: Final = 1
+_ACCEPTED: Final = _OPEN + ROWS
+_ACTIVE: Final = _ACCEPTED + ROWS
+_CELLS: Final = _ACTIVE + ROWS
+# struct tcp_info: on a listening socket, tcpi_unacked is the accept queue's
+# length (Linux's tcp_get_info), after 8 bytes of u8 fields and 4 u32 fields.
+_TCP_INFO_QUEUED: Final = 24
+_TCP_INFO_READ: Final = _TCP_INFO_QUEUED + 4
+
+
+class ConnectionTable:
+    """Per-worker connection counts in shared anonymous memory, inherited by fork."""
+
+    __slots__ = ("_cells", "_free", "_map")
+
+    def __init__(self) -> None:
+        self._map = mmap.mmap(-1, _CELLS * _CELL)  # MAP_SHARED | MAP_ANONYMOUS
+        self._cells = memoryview(self._map).cast("q")
+        self._free = list(range(ROWS - 1, -1, -1))  # master only; lowest first
+
+    # -- master side ------------------------------------------------------------
+
+    def claim(self) -> int | None:
+        """A zeroed row for a worker about to be forked; None when all are taken."""
+        if not self._free:
+            return None
+        index = self._free.pop()
+        self._zero(index)
+        cells = self._cells
+        cells[0] = max(cells[0], index + 1)
+        return index
+
+    def release(self, index: int) -> None:
+        """The row's worker has exited: forget its counts, reuse the row."""
+        self._zero(index)
+        self._free.append(index)
+        self._free.sort(reverse=True)
+        in_use = set(range(ROWS)) - set(self._free)
+        self._cells[0] = max(in_use, default=-1) + 1
+
+    def _zero(self, index: int) -> None:
+        cells = self._cells
+        cells[_ACTIVE + index] = 0
+        cells[_OPEN + index] = 0
+        cells[_ACCEPTED + index] = 0
+
+    def open_connections(self, index: int) -> int | None:
+        """The live open-connection count of an active row (None when inactive)."""
+        cells = self._cells
+        return cells[_OPEN + index] if cells[_ACTIVE + index] else None
+
+    # -- worker side ------------------------------------------------------------
+
+    def gate(self, index: int) -> AcceptGate:
+        return AcceptGate(self._cells, index)
+
+
+class AcceptGate:
+    """One worker's row: it publishes its counts and asks for its allowance."""
+
+    __slots__ = ("_cells", "_progress", "_waiting_since", "index")
+
+    def __init__(self, cells: memoryview, index: int) -> None:
+        self._cells = cells
+        self.index = index
+        self._waiting_since: float | None = None  # over its share since (monotonic)
+        self._progress = 0  # the siblings' accepted total when that began
+
+    def join(self, open_connections: int) -> None:
+        """Start counting as a worker that accepts."""
+        self._cells[_OPEN + self.index] = open_connections
+        self._cells[_ACTIVE + self.index] = 1
+
+    def leave(self) -> None:
+        """Stop accepting (drain): the siblings share the new connections without us."""
+        self._cells[_ACTIVE + self.index] = 0
+        self._cells[_OPEN + self.index] = 0
+
+    def publish(self, open_connections: int) -> None:
+        """Called on every connection opened or closed while active."""
+        if self._cells[_ACTIVE + self.index]:
+            self._cells[_OPEN + self.index] = open_connections
+
+    def accepted(self, count: int) -> None:
+        self._cells[_ACCEPTED + self.index] += count
+
+    def allowance(self, queued: int) -> int:
+        """How many connections this worker may accept now (0: pause)."""
+        cells = self._cells
+        rows = cells[0]
+        active = sum(cells[_ACTIVE : _ACTIVE + rows])
+        if active <= 1:
+            return UNLIMITED
+        opened = cells[_OPEN : _OPEN + rows]
+        own = cells[_OPEN + self.index]
+        share = math.ceil((sum(opened) + queued) / active)
+        allowance = share + ACCEPT_SLACK - own
+        if allowance > 0:
+            self._waiting_since = None
+            return allowance
+        progress = sum(cells[_ACCEPTED : _ACCEPTED + rows]) - cells[_ACCEPTED + self.index]
+        now = time.monotonic()
+        if self._waiting_since is None or progress != self._progress:
+            self._waiting_since = now
+            self._progress = progress
+            return 0
+        if now - self._waiting_since < STALL_AFTER:
+            return 0
+        # The rows under their share have not accepted for STALL_AFTER although
+        # connections are queued: share among the others only.
+        flags = cells[_ACTIVE : _ACTIVE + rows]
+        serving = [n for n, flag in zip(opened, flags, strict=True) if flag and n >= share]
+        share = math.ceil((sum(serving) + queued) / len(serving))
+        return max(1, share + ACCEPT_SLACK - own)
+
+    def excess(self, releasing: int) -> int:
+        """Connections to close gently now, `releasing` being already on their way out."""
+        cells = self._cells
+        rows = cells[0]
+        active = sum(cells[_ACTIVE : _ACTIVE + rows])
+        if active <= 1 or not cells[_ACTIVE + self.index]:
+            return 0
+        fair = math.ceil(sum(cells[_OPEN : _OPEN + rows]) / active)
+        over = cells[_OPEN + self.index] - releasing - fair - tolerance(fair)
+        return math.ceil(over / 2) if over > 0 else 0
+
+
+def tolerance(fair: int) -> int:
+    """How far above its fair share a worker may stay without closing connections.
+
+    Well above ACCEPT_SLACK, so connections are not closed over the ordinary
+    jitter of a burst, and relative, so a large pool is not churned for a few.
+    """
+    return 2 + fair // 8
+
+
+def queued(sock: socket.socket) -> int:
+    """Connections waiting in a listener's accept queue (at least 1 when unknown)."""
+    if sock.family == socket.AF_UNIX:
+        return 1
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_READ)
+    except OSError:
+        return 1
+    count: int = struct.unpack_from("I", info, _TCP_INFO_QUEUED)[0]
+    return max(count, 1)
+
+
+class Releasable(Protocol):
+    """A connection the rebalancer can ask to close after its next response."""
+
+    keep_alive: bool
+
+
+def release(connections: Iterable[Releasable], count: int) -> None:
+    """Answer the next request of `count` kept-alive connections with Connection: close."""
+    for conn in connections:
+        if count <= 0:
+            return
+        if conn.keep_alive:
+            conn.keep_alive = False
+            count -= 1
+
+
+def migrate_req() -> bool | None:
+    """net.ipv4.tcp_migrate_req (Linux >= 5.14): None when the kernel lacks it."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_migrate_req", encoding="ascii") as fh:
+            return fh.read().strip() == "1"
+    except OSError:
+        return None
+
+
+def mode(config: Config, listeners: Sequence[Listener]) -> str:
+    """The balancing in use, as `prefork status` shows it: connections, off, reuse-port."""
+    modes = []
+    if any(listener.reserved_only for listener in listeners):
+        modes.append("reuse-port")
+    if not listeners or not all(listener.reserved_only for listener in listeners):
+        modes.append(config.balance)
+    return ", ".join(modes)
+
+
+def describe(config: Config, listeners: Sequence[Listener]) -> str:
+    """The banner's line: the mode, and what it means on this kernel."""
+    parts = []
+    for word in mode(config, listeners).split(", "):
+        if word == "connections":
+            parts.append("connections (each worker accepts its share of the shared listener)")
+        elif word == "off":
+            parts.append("off (the first worker awake accepts up to 16 connections at a time)")
+        else:
+            migrate = migrate_req()
+            if migrate:
+                kernel = "tcp_migrate_req=1: a drained worker's queue moves to its siblings"
+            elif migrate is None:
+                kernel = "no tcp_migrate_req: a drained worker's queued connections are reset"
+            else:
+                kernel = "tcp_migrate_req=0: a drained worker's queued connections are reset"
+            parts.append(f"reuse-port (the kernel spreads TCP connections by hash; {kernel})")
+    return "; ".join(parts)
