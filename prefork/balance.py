@@ -32,9 +32,10 @@ anything for `STALL_AFTER` while this one kept finding connections queued,
 the workers under their share count as absent until they accept again.
 
 Long-lived connections are rebalanced once a second (`excess`): a worker
-holding more than `fair + tolerance(fair)` of the active rows' connections
-answers the next request of some of them with `Connection: close`, half of
-its excess at a time; the client reconnects, and the gate sends the new
+holding more than `fair + tolerance(fair)` of the active rows' connections,
+or above `fair` while a sibling is below `fair - tolerance(fair)`, answers
+the next request of half of its connections above `fair` with
+`Connection: close`; the client reconnects, and the gate sends the new
 connection to a worker under its share.  That is how a worker added by a
 scale-up, or the replacement of a drained one, gets its share of a pool of
 keep-alive connections within seconds.
@@ -71,7 +72,7 @@ ROWS: Final = 1024
 ACCEPT_SLACK: Final = 1
 # How long a worker over its share leaves the queue to its siblings before
 # looking again; a sibling woken by the same connection takes it well within.
-PAUSE: Final = 0.005
+PAUSE: Final = 0.001
 # No sibling accepted anything for this long although connections stayed
 # queued: they are blocked in the app or starved of CPU, so stop waiting for
 # them.  Long enough for a busy machine's scheduler, short against a client's
@@ -198,15 +199,27 @@ class AcceptGate:
         return max(1, share + ACCEPT_SLACK - own)
 
     def excess(self, releasing: int) -> int:
-        """Connections to close gently now, `releasing` being already on their way out."""
+        """Connections to close gently now, `releasing` being already on their way out.
+
+        A worker above the fair share gives back half of what it holds above
+        it when it exceeds the share by more than the tolerance, or when a
+        sibling is that far below it (a worker just added, or one that lost
+        the race for the reconnections).
+        """
         cells = self._cells
-        rows = cells[0]
-        active = sum(cells[_ACTIVE : _ACTIVE + rows])
-        if active <= 1 or not cells[_ACTIVE + self.index]:
+        if not cells[_ACTIVE + self.index]:
             return 0
-        fair = math.ceil(sum(cells[_OPEN : _OPEN + rows]) / active)
-        over = cells[_OPEN + self.index] - releasing - fair - tolerance(fair)
-        return math.ceil(over / 2) if over > 0 else 0
+        rows = cells[0]
+        flags = cells[_ACTIVE : _ACTIVE + rows]
+        counts = [n for n, flag in zip(cells[_OPEN : _OPEN + rows], flags, strict=True) if flag]
+        if len(counts) <= 1:
+            return 0
+        fair = math.ceil(sum(counts) / len(counts))
+        keep = cells[_OPEN + self.index] - releasing
+        slack = tolerance(fair)
+        if keep <= fair or (keep <= fair + slack and min(counts) >= fair - slack):
+            return 0
+        return math.ceil((keep - fair) / 2)
 
 
 def tolerance(fair: int) -> int:
