@@ -19,8 +19,9 @@ the worker's `AcceptGate` says how many connections it may take:
     share     = ceil((open connections of the active rows + queued) / active rows)
     allowance = share + ACCEPT_SLACK - own open connections
 
-`queued` is the listener's accept queue (TCP_INFO reports it for a listening
-TCP socket; a unix socket does not, and counts as 1).  The worker with the
+`queued` is the listener's accept queue (`AcceptQueue`: TCP_INFO reports it
+for a TCP socket; for a unix socket sock_diag does, at a cost paid only
+before pausing).  The worker with the
 fewest connections is always allowed (its count is below the average, which
 is below the share as soon as one connection is queued), so a queued
 connection never waits for the gate alone.  A worker over its share stops
@@ -52,6 +53,7 @@ from __future__ import annotations
 
 import math
 import mmap
+import os
 import socket
 import struct
 import time
@@ -91,6 +93,19 @@ _CELLS: Final = _ACTIVE + ROWS
 # length (Linux's tcp_get_info), after 8 bytes of u8 fields and 4 u32 fields.
 _TCP_INFO_QUEUED: Final = 24
 _TCP_INFO_READ: Final = _TCP_INFO_QUEUED + 4
+# A unix listener's queue through sock_diag: linux/sock_diag.h, linux/unix_diag.h.
+_NETLINK_SOCK_DIAG: Final = 4
+_SOCK_DIAG_BY_FAMILY: Final = 20
+_NLM_F_REQUEST: Final = 1
+_UDIAG_SHOW_RQLEN: Final = 0x10
+_UNIX_DIAG_RQLEN: Final = 4
+_ANY: Final = 0xFFFFFFFF  # every state; "no cookie"
+_NLMSG_HEADER: Final = struct.Struct("=IHHII")  # length, type, flags, seq, pid
+_UNIX_DIAG_REQ: Final = struct.Struct(
+    "=BBHIIIII"
+)  # family, protocol, pad, states, ino, show, cookie
+_UNIX_DIAG_MSG_SIZE: Final = 16
+_NLATTR: Final = struct.Struct("=HH")  # length, type
 
 
 class ConnectionTable:
@@ -169,17 +184,23 @@ class AcceptGate:
     def accepted(self, count: int) -> None:
         self._cells[_ACCEPTED + self.index] += count
 
-    def allowance(self, queued: int) -> int:
-        """How many connections this worker may accept now (0: pause)."""
+    def allowance(self, queue: AcceptQueue) -> int:
+        """How many connections this worker may accept now from `queue` (0: pause)."""
         cells = self._cells
         rows = cells[0]
         active = sum(cells[_ACTIVE : _ACTIVE + rows])
         if active <= 1:
             return UNLIMITED
         opened = cells[_OPEN : _OPEN + rows]
+        total = sum(opened)
         own = cells[_OPEN + self.index]
-        share = math.ceil((sum(opened) + queued) / active)
+        queued = queue.length()
+        share = math.ceil((total + queued) / active)
         allowance = share + ACCEPT_SLACK - own
+        if allowance <= 0 and not queue.exact:
+            queued = queue.count()  # costly: only before pausing
+            share = math.ceil((total + queued) / active)
+            allowance = share + ACCEPT_SLACK - own
         if allowance > 0:
             self._waiting_since = None
             return allowance
@@ -231,16 +252,78 @@ def tolerance(fair: int) -> int:
     return 2 + fair // 8
 
 
-def queued(sock: socket.socket) -> int:
-    """Connections waiting in a listener's accept queue (at least 1 when unknown)."""
-    if sock.family == socket.AF_UNIX:
-        return 1
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_READ)
-    except OSError:
-        return 1
-    count: int = struct.unpack_from("I", info, _TCP_INFO_QUEUED)[0]
-    return max(count, 1)
+class AcceptQueue:
+    """How many connections wait in one listener's accept queue (at least 1).
+
+    A TCP listener answers one getsockopt(TCP_INFO), so `length` is exact.
+    A unix listener answers only a sock_diag netlink request (tens of
+    microseconds), so `length` says 1 and `count` asks the kernel, which the
+    gate does only before pausing.  Without sock_diag (no unix_diag module)
+    `count` says 1 too, and the workers take turns in smaller steps.
+    """
+
+    __slots__ = ("_diag", "_netlink", "_request", "exact", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.exact = sock.family != socket.AF_UNIX
+        self._diag = not self.exact  # False once sock_diag failed: never ask again
+        self._netlink: socket.socket | None = None
+        self._request = b""  # built on first use
+
+    def length(self) -> int:
+        """The queue's length if the kernel tells it cheaply, else 1."""
+        if not self.exact:
+            return 1
+        try:
+            info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_READ)
+        except OSError:
+            return 1
+        queued: int = struct.unpack_from("I", info, _TCP_INFO_QUEUED)[0]
+        return max(queued, 1)
+
+    def count(self) -> int:
+        """The queue's length, however costly to learn."""
+        if self.exact:
+            return self.length()
+        if not self._diag:
+            return 1
+        try:
+            return max(self._ask_unix_diag(), 1)
+        except OSError:
+            self._diag = False
+            self.close()
+            return 1
+
+    def _ask_unix_diag(self) -> int:
+        if self._netlink is None:
+            self._netlink = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
+            inode = os.fstat(self.sock.fileno()).st_ino
+            body = _UNIX_DIAG_REQ.pack(
+                socket.AF_UNIX, 0, 0, _ANY, inode, _UDIAG_SHOW_RQLEN, _ANY, _ANY
+            )
+            size = _NLMSG_HEADER.size + len(body)
+            header = _NLMSG_HEADER.pack(size, _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 0, 0)
+            self._request = header + body
+        # The kernel answers within send(), so the reply is there to read.
+        self._netlink.send(self._request)
+        reply = self._netlink.recv(4096, socket.MSG_DONTWAIT)
+        length, kind = _NLMSG_HEADER.unpack_from(reply)[:2]
+        if kind != _SOCK_DIAG_BY_FAMILY:
+            raise OSError("sock_diag did not describe the socket")
+        offset = _NLMSG_HEADER.size + _UNIX_DIAG_MSG_SIZE
+        while offset + _NLATTR.size <= length:
+            size, attribute = _NLATTR.unpack_from(reply, offset)
+            if attribute == _UNIX_DIAG_RQLEN:
+                queued: int = struct.unpack_from("I", reply, offset + _NLATTR.size)[0]
+                return queued
+            offset += (size + 3) & ~3  # attributes are 4-byte aligned
+        raise OSError("sock_diag gave no queue length")
+
+    def close(self) -> None:
+        if self._netlink is not None:
+            self._netlink.close()
+            self._netlink = None
 
 
 class Releasable(Protocol):

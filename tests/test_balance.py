@@ -36,6 +36,22 @@ def workers(table: balance.ConnectionTable, *opened: int) -> list[balance.Accept
     return gates
 
 
+class Queued(balance.AcceptQueue):
+    """A queue of a known length, told cheaply (as TCP does) or only when counted (unix)."""
+
+    def __init__(self, queued: int, exact: bool = True) -> None:  # no socket
+        self.exact = exact
+        self.queued = queued
+        self.counted = 0
+
+    def length(self) -> int:
+        return self.queued if self.exact else 1
+
+    def count(self) -> int:
+        self.counted += 1
+        return self.queued
+
+
 class Clock:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.now = 1000.0
@@ -75,7 +91,7 @@ def test_a_row_is_shared_across_fork(table: balance.ConnectionTable) -> None:
 
 def test_a_lone_worker_is_not_limited(table: balance.ConnectionTable) -> None:
     (gate,) = workers(table, 500)
-    assert gate.allowance(queued=64) == balance.UNLIMITED
+    assert gate.allowance(Queued(64)) == balance.UNLIMITED
 
 
 def test_the_allowance_is_the_share_of_open_and_queued_connections(
@@ -83,15 +99,27 @@ def test_the_allowance_is_the_share_of_open_and_queued_connections(
 ) -> None:
     first, second = workers(table, 0, 0)
     # A burst of 64 queued: each may take 32, plus the slack.
-    assert first.allowance(queued=64) == 32 + balance.ACCEPT_SLACK
+    assert first.allowance(Queued(64)) == 32 + balance.ACCEPT_SLACK
     first.publish(32)
-    assert first.allowance(queued=32) == balance.ACCEPT_SLACK
-    assert second.allowance(queued=32) == 32 + balance.ACCEPT_SLACK
+    assert first.allowance(Queued(32)) == balance.ACCEPT_SLACK
+    assert second.allowance(Queued(32)) == 32 + balance.ACCEPT_SLACK
+
+
+def test_a_costly_queue_length_is_asked_only_before_pausing(
+    table: balance.ConnectionTable,
+) -> None:
+    first, _ = workers(table, 0, 0)
+    unix = Queued(64, exact=False)
+    assert first.allowance(unix) == 1 + balance.ACCEPT_SLACK  # as if 1 were queued
+    assert unix.counted == 0
+    first.publish(3)  # over the share of 3 + 1 connections: count before pausing
+    assert first.allowance(unix) == 34 + balance.ACCEPT_SLACK - 3  # ceil((3 + 64) / 2)
+    assert unix.counted == 1
 
 
 def test_the_least_loaded_worker_is_always_allowed(table: balance.ConnectionTable) -> None:
     gates = workers(table, 40, 3, 25, 12)
-    assert gates[1].allowance(queued=1) > 0
+    assert gates[1].allowance(Queued(1)) > 0
 
 
 def test_draining_and_booting_workers_do_not_count(table: balance.ConnectionTable) -> None:
@@ -100,7 +128,7 @@ def test_draining_and_booting_workers_do_not_count(table: balance.ConnectionTabl
     draining.publish(49)  # a connection closing after the drain began
     assert table.open_connections(draining.index) is None
     table.claim()  # a worker still booting: its row is not active yet
-    assert first.allowance(queued=2) == 11 + balance.ACCEPT_SLACK - 10
+    assert first.allowance(Queued(2)) == 11 + balance.ACCEPT_SLACK - 10
 
 
 def test_over_its_share_a_worker_waits_while_a_sibling_accepts(
@@ -108,12 +136,12 @@ def test_over_its_share_a_worker_waits_while_a_sibling_accepts(
 ) -> None:
     clock = Clock(monkeypatch)
     busy, idle = workers(table, 30, 0)
-    assert busy.allowance(queued=4) == 0
+    assert busy.allowance(Queued(4)) == 0
     clock.now += balance.STALL_AFTER * 10
     idle.accepted(1)  # the sibling is taking connections: keep waiting
-    assert busy.allowance(queued=4) == 0
+    assert busy.allowance(Queued(4)) == 0
     clock.now += balance.STALL_AFTER / 2
-    assert busy.allowance(queued=4) == 0
+    assert busy.allowance(Queued(4)) == 0
 
 
 def test_a_stalled_sibling_is_left_out_after_a_while(
@@ -121,12 +149,12 @@ def test_a_stalled_sibling_is_left_out_after_a_while(
 ) -> None:
     clock = Clock(monkeypatch)
     first, _, blocked = workers(table, 20, 20, 0)
-    assert first.allowance(queued=4) == 0
+    assert first.allowance(Queued(4)) == 0
     clock.now += balance.STALL_AFTER
     # The blocked sibling took nothing: share among the two others.
-    assert first.allowance(queued=4) == 22 + balance.ACCEPT_SLACK - 20
+    assert first.allowance(Queued(4)) == 22 + balance.ACCEPT_SLACK - 20
     blocked.accepted(1)  # it is back: wait for it again
-    assert first.allowance(queued=4) == 0
+    assert first.allowance(Queued(4)) == 0
 
 
 def test_excess_is_halved_above_the_fair_share(table: balance.ConnectionTable) -> None:
@@ -174,22 +202,38 @@ def listener() -> Iterator[socket.socket]:
         yield sock
 
 
-def test_queued_reads_a_tcp_accept_queue(listener: socket.socket) -> None:
+def test_the_accept_queue_of_a_tcp_listener_is_read_cheaply(listener: socket.socket) -> None:
+    queue = balance.AcceptQueue(listener)
     clients = [socket.create_connection(listener.getsockname()) for _ in range(3)]
     try:
-        assert balance.queued(listener) == 3
+        assert queue.exact
+        assert queue.length() == queue.count() == 3
         listener.accept()[0].close()
-        assert balance.queued(listener) == 2
+        assert queue.length() == 2
     finally:
         for client in clients:
             client.close()
 
 
-def test_queued_is_one_when_the_kernel_does_not_say(tmp_path: Path) -> None:
+def test_the_accept_queue_of_a_unix_listener_is_counted_by_sock_diag(tmp_path: Path) -> None:
+    path = str(tmp_path / "s")
     with socket.socket(socket.AF_UNIX) as sock:
-        sock.bind(str(tmp_path / "s"))
-        sock.listen(4)
-        assert balance.queued(sock) == 1
+        sock.bind(path)
+        sock.listen(8)
+        queue = balance.AcceptQueue(sock)
+        clients = [socket.socket(socket.AF_UNIX) for _ in range(5)]
+        try:
+            for client in clients:
+                client.connect(path)
+            assert not queue.exact
+            assert queue.length() == 1  # not without a netlink request
+            assert queue.count() == 5
+            sock.accept()[0].close()
+            assert queue.count() == 4
+        finally:
+            queue.close()
+            for client in clients:
+                client.close()
 
 
 class BudgetGate(balance.AcceptGate):
@@ -200,7 +244,7 @@ class BudgetGate(balance.AcceptGate):
         self.allowed = allowed
         self.took = 0
 
-    def allowance(self, queued: int) -> int:
+    def allowance(self, queue: balance.AcceptQueue) -> int:
         return self.allowed - self.took
 
     def accepted(self, count: int) -> None:
@@ -221,7 +265,7 @@ def test_the_acceptor_takes_no_more_than_the_gate_allows(
         # Several wake-ups and pauses: the queue stays readable all along.
         loop.run_until_complete(asyncio.sleep(balance.PAUSE * 5))
         assert gate.took == allowed
-        assert balance.queued(listener) == 5 - allowed
+        assert balance.AcceptQueue(listener).length() == 5 - allowed
     finally:
         acceptor.close()
         for client in clients:

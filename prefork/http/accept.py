@@ -103,6 +103,7 @@ class Acceptor:
         "gate",
         "loop",
         "name",
+        "queue",
         "sock",
         "ssl",
         "tracker",
@@ -125,6 +126,7 @@ class Acceptor:
         self.tracker = tracker
         self.name = _describe(sock)
         self.gate = gate  # None: take a full batch (a listener of our own, or one worker)
+        self.queue = balance.AcceptQueue(sock)
         # 0.0 while accepting normally; otherwise the delay of the backoff in
         # progress, the next one doubling it.
         self._delay = 0.0
@@ -154,6 +156,7 @@ class Acceptor:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+        self.queue.close()
         self.sock.close()
 
     def _watch(self) -> None:
@@ -166,7 +169,7 @@ class Acceptor:
         gate = self.gate
         batch = ACCEPT_BATCH
         if gate is not None:
-            batch = min(batch, gate.allowance(balance.queued(sock)))
+            batch = min(batch, gate.allowance(self.queue))
             if not batch:
                 self._pause(balance.PAUSE)
                 return
