@@ -7,6 +7,7 @@ bounded, until the counts add up to what the test holds open.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import http.client
 import selectors
@@ -170,6 +171,47 @@ def test_new_workers_get_their_share_of_kept_alive_connections(tmp_path: Path) -
         assert clients.reconnects > 0, counts
         assert not clients.failures
         assert clients.requests > pool
+
+
+def get(port: int, path: str = "/") -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def exchange(sock: socket.socket) -> str:
+    """One GET on an open connection; the response's body."""
+    sock.setblocking(True)
+    sock.settimeout(30)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    return response.read().decode()
+
+
+def test_a_sibling_blocked_in_the_app_does_not_hold_up_new_connections(tmp_path: Path) -> None:
+    # One worker spends 6 s in the app (inline WSGI blocks its event loop);
+    # the other must not wait for it to take its share of the connections.
+    control = tmp_path / "control.sock"
+    args = ("-w", "2", "--control-socket", str(control))
+    with (
+        run_server("tests.apps.blocking:app", *args) as server,
+        concurrent.futures.ThreadPoolExecutor(1) as blocked,
+    ):
+        slow = blocked.submit(get, server.port, "/block?6")
+        open_connections(control, 1)  # the blocking request has been accepted
+        socks = open_at_once(server.port, BURST // 2)  # held open: they count
+        try:
+            answers = {exchange(sock) for sock in socks}
+        finally:
+            for sock in socks:
+                sock.close()
+        assert not slow.done()
+        assert len(answers) == 1, answers  # one pid: the worker that was free served all
+        assert slow.result(30) not in answers
 
 
 @pytest.mark.skipif(
