@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import socket
 import time
 from collections.abc import Iterator
@@ -76,17 +75,6 @@ def test_a_full_table_hands_out_nothing(table: balance.ConnectionTable) -> None:
     assert table.claim() is None
     table.release(rows[17])  # type: ignore[arg-type]
     assert table.claim() == 17
-
-
-def test_a_row_is_shared_across_fork(table: balance.ConnectionTable) -> None:
-    _, sibling = workers(table, 0, 0)
-    pid = os.fork()
-    if pid == 0:  # the child publishes, as a worker does
-        sibling.publish(42)
-        os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    assert status == 0
-    assert table.open_connections(sibling.index) == 42
 
 
 def test_a_lone_worker_is_not_limited(table: balance.ConnectionTable) -> None:

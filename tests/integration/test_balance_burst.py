@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import http.client
+import os
 import selectors
 import shutil
 import socket
@@ -20,12 +21,28 @@ from pathlib import Path
 
 import pytest
 
+from prefork import balance
 from prefork.control.client import request
 from tests.server import Server, run_server, start_server, stop_server
 
 APP = "tests.apps.proc_app:wsgi"
 BURST = 64
 TRIALS = 20
+
+
+def test_the_connection_table_is_shared_across_fork() -> None:
+    table = balance.ConnectionTable()
+    row = table.claim()
+    assert row is not None
+    sibling = table.gate(row)
+    sibling.join(0)
+    pid = os.fork()
+    if pid == 0:  # the child publishes, as a worker does
+        sibling.publish(42)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    assert table.open_connections(sibling.index) == 42
 
 
 def open_at_once(port: int, count: int) -> list[socket.socket]:
