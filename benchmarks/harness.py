@@ -441,6 +441,25 @@ def worker_requests(running: Running) -> dict[int, int]:
     return {w["pid"]: w["requests"] for w in status.get("workers", [])}
 
 
+def settled_requests(running: Running, quiet: float = 1.2, timeout: float = 5.0) -> dict[int, int]:
+    """`worker_requests` once no count changed for `quiet` s: every heartbeat caught up.
+
+    Taken after a warm-up, so that the requests of its last second are not
+    counted in the measured run.
+    """
+    counts = worker_requests(running)
+    changed = time.monotonic()
+    deadline = changed + timeout
+    while counts and time.monotonic() < deadline:
+        time.sleep(0.2)  # heartbeats come once a second; nothing signals them
+        latest = worker_requests(running)
+        if latest != counts:
+            counts, changed = latest, time.monotonic()
+        elif time.monotonic() - changed >= quiet:
+            break
+    return counts
+
+
 def requests_per_worker(running: Running, before: dict[int, int], served: int) -> list[int]:
     """Each worker's requests since `before`, once they account for the `served` ones.
 

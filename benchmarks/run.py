@@ -46,7 +46,7 @@ from benchmarks.harness import (
     server_specs,
     serving,
     settle,
-    worker_requests,
+    settled_requests,
     wrk_command,
 )
 
@@ -180,7 +180,7 @@ def measure_server(
                 try:
                     if warmup > 0:
                         run_wrk(url, warmup, **args)
-                    before = worker_requests(running)
+                    before = settled_requests(running)
                     result = run_wrk(url, duration, **args)
                 except (BenchError, ValueError, subprocess.TimeoutExpired) as exc:
                     record["runs"][scenario.key] = {"error": str(exc).splitlines()[0]}
