@@ -372,10 +372,10 @@ def describe(config: Config, listeners: Sequence[Listener]) -> str:
         else:
             migrate = migrate_req()
             if migrate:
-                kernel = "tcp_migrate_req=1: a drained worker's queue moves to its siblings"
+                kernel = "tcp_migrate_req=1: a draining worker's queue moves to its siblings"
             elif migrate is None:
-                kernel = "no tcp_migrate_req: a drained worker's queued connections are reset"
+                kernel = "no tcp_migrate_req: a draining worker's queued connections can be reset"
             else:
-                kernel = "tcp_migrate_req=0: a drained worker's queued connections are reset"
+                kernel = "tcp_migrate_req=0: a draining worker's queued connections can be reset"
             parts.append(f"reuse-port (the kernel spreads TCP connections by hash; {kernel})")
     return "; ".join(parts)
