@@ -5,9 +5,9 @@ Theory of operation
 Every worker watches the same listening socket, and the kernel wakes them
 all when a connection is queued; whichever runs first takes what is there.
 Under a burst (a proxy's keep-alive pool, a load generator) one worker could
-take every connection before its siblings were scheduled: with 2 workers and
-`wrk -c64`, 2 bursts in 9 ended 64/0, halving throughput for as long as the
-connections lived.
+take every connection before its siblings were scheduled: with 2 workers, 9
+of 20 bursts of 64 connections ended 64/0, and the other worker idled for as
+long as the connections lived.
 
 So the workers share a small table in memory (`ConnectionTable`), mapped by
 the master before the first fork.  Each worker owns one row, in which it
@@ -21,11 +21,11 @@ the worker's `AcceptGate` says how many connections it may take:
 
 `queued` is the listener's accept queue (`AcceptQueue`: TCP_INFO reports it
 for a TCP socket; for a unix socket sock_diag does, at a cost paid only
-before pausing).  The worker with the
-fewest connections is always allowed (its count is below the average, which
-is below the share as soon as one connection is queued), so a queued
-connection never waits for the gate alone.  A worker over its share stops
-watching the listener for `PAUSE` and looks again.
+before pausing).  The worker with the fewest connections is always allowed
+(its count is below the average, which is below the share as soon as one
+connection is queued), so a queued connection never waits for the gate
+alone.  A worker over its share stops watching the listener for `PAUSE` and
+looks again.
 
 A sibling can fail to take its share: its event loop is blocked in the app
 (inline WSGI runs on it) or not scheduled.  If no other worker accepted
@@ -101,9 +101,8 @@ _UDIAG_SHOW_RQLEN: Final = 0x10
 _UNIX_DIAG_RQLEN: Final = 4
 _ANY: Final = 0xFFFFFFFF  # every state; "no cookie"
 _NLMSG_HEADER: Final = struct.Struct("=IHHII")  # length, type, flags, seq, pid
-_UNIX_DIAG_REQ: Final = struct.Struct(
-    "=BBHIIIII"
-)  # family, protocol, pad, states, ino, show, cookie
+# family, protocol, pad, states, inode, what to show, cookie (2 words)
+_UNIX_DIAG_REQ: Final = struct.Struct("=BBHIIIII")
 _UNIX_DIAG_MSG_SIZE: Final = 16
 _NLATTR: Final = struct.Struct("=HH")  # length, type
 
@@ -158,13 +157,14 @@ class ConnectionTable:
 class AcceptGate:
     """One worker's row: it publishes its counts and asks for its allowance."""
 
-    __slots__ = ("_cells", "_progress", "_waiting_since", "index")
+    __slots__ = ("_cells", "_checked_at", "_progress", "_waiting_since", "index")
 
     def __init__(self, cells: memoryview, index: int) -> None:
         self._cells = cells
         self.index = index
         self._waiting_since: float | None = None  # over its share since (monotonic)
         self._progress = 0  # the siblings' accepted total when that began
+        self._checked_at = 0.0  # the last look while over its share
 
     def join(self, open_connections: int) -> None:
         """Start counting as a worker that accepts."""
@@ -206,7 +206,11 @@ class AcceptGate:
             return allowance
         progress = sum(cells[_ACCEPTED : _ACCEPTED + rows]) - cells[_ACCEPTED + self.index]
         now = time.monotonic()
-        if self._waiting_since is None or progress != self._progress:
+        # A wait goes on while connections stay queued (a look every PAUSE);
+        # a long silence means the queue emptied and this is a new wait.
+        fresh = now - self._checked_at > STALL_AFTER
+        self._checked_at = now
+        if self._waiting_since is None or progress != self._progress or fresh:
             self._waiting_since = now
             self._progress = progress
             return 0

@@ -132,13 +132,25 @@ def test_over_its_share_a_worker_waits_while_a_sibling_accepts(
     assert busy.allowance(Queued(4)) == 0
 
 
+def test_a_wait_ends_when_the_queue_empties(
+    table: balance.ConnectionTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(monkeypatch)
+    busy, _ = workers(table, 30, 0)
+    assert busy.allowance(Queued(1)) == 0
+    clock.now += balance.STALL_AFTER * 4  # nothing queued meanwhile: no look
+    assert busy.allowance(Queued(1)) == 0  # a new wait, not a stall
+
+
 def test_a_stalled_sibling_is_left_out_after_a_while(
     table: balance.ConnectionTable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = Clock(monkeypatch)
     first, _, blocked = workers(table, 20, 20, 0)
-    assert first.allowance(Queued(4)) == 0
-    clock.now += balance.STALL_AFTER
+    began = clock.now
+    while clock.now - began < balance.STALL_AFTER:  # a look after every pause
+        assert first.allowance(Queued(4)) == 0
+        clock.now += balance.PAUSE * 10
     # The blocked sibling took nothing: share among the two others.
     assert first.allowance(Queued(4)) == 22 + balance.ACCEPT_SLACK - 20
     blocked.accepted(1)  # it is back: wait for it again
