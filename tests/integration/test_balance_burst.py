@@ -8,7 +8,6 @@ bounded, until the counts add up to what the test holds open.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import http.client
 import os
 import selectors
@@ -16,14 +15,14 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from prefork import balance
 from prefork.control.client import request
-from tests.server import Server, run_server, start_server, stop_server
+from tests.responses import ResponseReader
+from tests.server import Serve, Server, start_server, stop_server
 
 APP = "tests.apps.proc_app:wsgi"
 BURST = 64
@@ -89,28 +88,31 @@ def unbalanced(counts: dict[int, int], total: int) -> bool:
     return any(count < fair / 2 or count > fair * 2 for count in counts.values())
 
 
-@contextlib.contextmanager
-def balanced_server(tmp_path: Path, workers: int, *args: str) -> Iterator[tuple[Server, Path]]:
+def balanced_server(
+    serve: Serve, tmp_path: Path, workers: int, app: str = APP
+) -> tuple[Server, Path]:
+    """A server with `workers` workers, and its control socket."""
     control = tmp_path / "control.sock"
-    with run_server(APP, "-w", str(workers), "--control-socket", str(control), *args) as server:
-        yield server, control
+    return serve(app, "-w", str(workers), "--control-socket", str(control)), control
 
 
 @pytest.mark.parametrize("workers", [2, 4])
-def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path: Path, workers: int) -> None:
-    with balanced_server(tmp_path, workers) as (server, control):
-        assert "Balancing: connections" in server.log
-        splits = []
-        for _ in range(TRIALS):
-            socks = open_at_once(server.port, BURST)
-            try:
-                counts = open_connections(control, BURST)
-            finally:
-                for sock in socks:
-                    sock.close()
-            assert len(counts) == workers
-            splits.append(sorted(counts.values()))
-            open_connections(control, 0)
+def test_a_burst_of_connections_is_spread_over_the_workers(
+    serve: Serve, tmp_path: Path, workers: int
+) -> None:
+    server, control = balanced_server(serve, tmp_path, workers)
+    assert "Balancing: connections" in server.log
+    splits = []
+    for _ in range(TRIALS):
+        socks = open_at_once(server.port, BURST)
+        try:
+            counts = open_connections(control, BURST)
+        finally:
+            for sock in socks:
+                sock.close()
+        assert len(counts) == workers
+        splits.append(sorted(counts.values()))
+        open_connections(control, 0)
     fair = BURST // workers
     bad = [split for split in splits if min(split) < fair / 2 or max(split) > fair * 2]
     assert not bad, f"{len(bad)} of {TRIALS} bursts outside [{fair // 2}, {fair * 2}]: {splits}"
@@ -177,17 +179,19 @@ def wait_for_share(control: Path, workers: int, total: int, timeout: float) -> d
         time.sleep(0.1)  # rebalancing works once a second
 
 
-def test_new_workers_get_their_share_of_kept_alive_connections(tmp_path: Path) -> None:
+def test_new_workers_get_their_share_of_kept_alive_connections(
+    serve: Serve, tmp_path: Path
+) -> None:
     pool = 32
-    with balanced_server(tmp_path, 2) as (server, control):
-        with KeepAliveClients(server.port, pool) as clients:
-            open_connections(control, pool)
-            assert request(str(control), {"cmd": "scale", "workers": 4})["ok"]
-            counts = wait_for_share(control, 4, pool, timeout=20.0)
-            server.wait_for_log(r"Scaling: 2 -> 4 workers")
-        assert clients.reconnects > 0, counts
-        assert not clients.failures
-        assert clients.requests > pool
+    server, control = balanced_server(serve, tmp_path, 2)
+    with KeepAliveClients(server.port, pool) as clients:
+        open_connections(control, pool)
+        assert request(str(control), {"cmd": "scale", "workers": 4})["ok"]
+        counts = wait_for_share(control, 4, pool, timeout=20.0)
+        server.wait_for_log(r"Scaling: 2 -> 4 workers")
+    assert clients.reconnects > 0, counts
+    assert not clients.failures
+    assert clients.requests > pool
 
 
 def get(port: int, path: str = "/") -> str:
@@ -202,22 +206,19 @@ def get(port: int, path: str = "/") -> str:
 def exchange(sock: socket.socket) -> str:
     """One GET on an open connection; the response's body."""
     sock.setblocking(True)
-    sock.settimeout(30)
     sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-    response = http.client.HTTPResponse(sock)
-    response.begin()
-    return response.read().decode()
+    response = ResponseReader(sock, timeout=30.0).read()
+    assert response.status == 200, response
+    return response.body.decode()
 
 
-def test_a_sibling_blocked_in_the_app_does_not_hold_up_new_connections(tmp_path: Path) -> None:
+def test_a_sibling_blocked_in_the_app_does_not_hold_up_new_connections(
+    serve: Serve, tmp_path: Path
+) -> None:
     # One worker spends 6 s in the app (inline WSGI blocks its event loop);
     # the other must not wait for it to take its share of the connections.
-    control = tmp_path / "control.sock"
-    args = ("-w", "2", "--control-socket", str(control))
-    with (
-        run_server("tests.apps.blocking:app", *args) as server,
-        concurrent.futures.ThreadPoolExecutor(1) as blocked,
-    ):
+    server, control = balanced_server(serve, tmp_path, 2, "tests.apps.blocking:app")
+    with concurrent.futures.ThreadPoolExecutor(1) as blocked:
         slow = blocked.submit(get, server.port, "/block?6")
         open_connections(control, 1)  # the blocking request has been accepted
         socks = open_at_once(server.port, BURST // 2)  # held open: they count
