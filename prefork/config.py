@@ -557,7 +557,19 @@ class Config:
         parse=parse_bool,
         section="Server socket",
         doc="Give each worker its own SO_REUSEPORT socket instead of sharing the master's. "
-        "Spreads load more evenly; see docs/operations.md for the trade-off on reload.",
+        "The kernel spreads connections by hash; see docs/operations.md for the trade-off "
+        "on reload.",
+    )
+    balance: str = setting(
+        "connections",
+        "--balance",
+        parse=choice("connections", "off"),
+        section="Server socket",
+        doc="How workers share a shared listener's connections. `connections`: each worker "
+        "accepts only its share of the open and queued connections, and one holding more "
+        "than its share answers a few kept-alive connections with `Connection: close`. "
+        "`off`: whichever worker wakes first takes up to 16 at a time. "
+        "See docs/operations.md.",
     )
     certfile: str | None = setting(
         None,
@@ -865,6 +877,16 @@ class Config:
         "`send-proxy` and cloud network load balancers send it), whose client address "
         "replaces the peer's. Only peers in --forwarded-allow-ips may send it; a missing "
         "or malformed header gets 400 and the connection closes. Not with --certfile.",
+    )
+
+    request_id: bool = setting(
+        False,
+        "--request-id",
+        parse=parse_bool,
+        section="HTTP",
+        doc="Give every request one X-Request-ID: a trusted proxy's (--forwarded-allow-ips) "
+        "is kept, any other request gets a new one. Off by default: without it the "
+        "header passes through untouched.",
     )
 
     # -- WebSocket -----------------------------------------------------------

@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import httptools
 
 from prefork.errors import ProtocolError
-from prefork.http import checks, forwarded, proxy_protocol
+from prefork.http import checks, forwarded, proxy_protocol, request_id
 from prefork.http.exchange import Exchange
 from prefork.http.response import CONTINUE_100, STATUS_LINES
 
 # The names on_header notes: those that decide framing, and those a trusted
 # proxy uses to describe the client (any other name costs one set lookup).
-_SPECIAL_NAMES: Final = checks.SPECIAL_NAMES | forwarded.NAMES
+_SPECIAL_NAMES: Final = checks.SPECIAL_NAMES | forwarded.NAMES | {request_id.HEADER}
 
 if TYPE_CHECKING:
     from prefork.http.server import ServerState
@@ -71,12 +71,14 @@ class HttpConnection(asyncio.Protocol):
         "host",
         "hosts",
         "in_head",
+        "keep_alive",
         "parser",
         "peer_eof",
         "pending_error",
         "pipeline",
         "read_deadline",
         "reading_paused",
+        "request_id",
         "server",
         "sockname",
         "state",
@@ -98,6 +100,10 @@ class HttpConnection(asyncio.Protocol):
         self.pipeline: deque[Exchange] = deque()
         self.current: Exchange | None = None
         self.closing = False
+        # False once this connection must close after its next response
+        # (keep-alive disabled, the worker draining, or rebalancing, balance.py);
+        # set in connection_made, which may run after a drain began.
+        self.keep_alive = False
         self.pending_error: ProtocolError | None = None
         self.peer_eof = False
         self.reading_paused = False
@@ -114,6 +120,7 @@ class HttpConnection(asyncio.Protocol):
         # decided once, when a request first carries a forwarding header.
         self.trusted: bool | None = None
         self.forwarded = False  # the head being parsed carries a forwarding header
+        self.request_id = False  # ... or an X-Request-ID
         self.in_head = False
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -136,6 +143,9 @@ class HttpConnection(asyncio.Protocol):
         state = self.state
         state.connections.add(self)
         state.counters.connections += 1
+        if state.gate is not None:
+            state.gate.publish(state.counters.connections)
+        self.keep_alive = state.keep_alive and not state.draining
         self.client = _address(transport.get_extra_info("peername"))
         self.sockname = _address(transport.get_extra_info("sockname"))
         self.read_deadline = state.clock.now + state.idle_timeout
@@ -148,6 +158,8 @@ class HttpConnection(asyncio.Protocol):
         state = self.state
         state.connections.discard(self)
         state.counters.connections -= 1
+        if state.gate is not None:
+            state.gate.publish(state.counters.connections)
         state.check_all_closed()
         for exchange in self.pipeline:
             if exchange.started:
@@ -219,6 +231,7 @@ class HttpConnection(asyncio.Protocol):
         self.content_length = -1
         self.expect = False
         self.forwarded = False
+        self.request_id = False
         self.read_deadline = self.state.clock.now + self.state.header_timeout
 
     def on_url(self, url: bytes) -> None:
@@ -268,6 +281,8 @@ class HttpConnection(asyncio.Protocol):
         elif name == checks.EXPECT:
             if value.lower() == b"100-continue":
                 self.expect = True
+        elif name == request_id.HEADER:
+            self.request_id = True
         else:
             self.forwarded = True  # one of forwarded.NAMES
 
@@ -323,12 +338,14 @@ class HttpConnection(asyncio.Protocol):
         if state.limit_concurrency and counters.inflight >= state.limit_concurrency:
             raise ProtocolError(503, "server busy")
         counters.inflight += 1
-        keep_alive = state.keep_alive and not state.draining and parser.should_keep_alive()
+        keep_alive = self.keep_alive and parser.should_keep_alive()
         view = None
         if self.forwarded and self._peer_is_proxy():
             view = self._forwarded(headers)
             if view is not None and view.host is not None:
                 headers = forwarded.with_host(headers, view.host)
+        if state.request_ids is not None and not (self.request_id and self._peer_is_proxy()):
+            headers = state.request_ids.assign(headers, replace=self.request_id)
         exchange = state.exchange_class(self, method, url, version, headers, keep_alive)
         if view is not None:
             exchange.forwarded = view

@@ -2,8 +2,9 @@
 
 `ServerState` is what every connection of the worker shares: settings copied
 into plain attributes (the hot path reads them per request), counters for
-the heartbeat, the clock, and the set of live connections that the
-once-a-second sweep checks for expired deadlines.
+the heartbeat, the clock, the set of live connections that the
+once-a-second sweep checks for expired deadlines, and the worker's row of
+the connection table when it balances a shared listener (balance.py).
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from prefork import balance
 from prefork.config import Config
 from prefork.http.accept import Acceptor
 from prefork.http.connection import HttpConnection, ProxyProtocolConnection
 from prefork.http.exchange import Exchange
 from prefork.http.forwarded import ProxyTrust
+from prefork.http.request_id import RequestIds
 from prefork.http.response import Clock
 from prefork.http.upgrade import Session, UpgradeHook
 from prefork.loader import LoadedApp
@@ -61,6 +64,7 @@ class ServerState:
         "counters",
         "draining",
         "exchange_class",
+        "gate",
         "header_timeout",
         "idle_timeout",
         "keep_alive",
@@ -74,6 +78,7 @@ class ServerState:
         "metrics",
         "on_request_limit",
         "proxy_trust",
+        "request_ids",
         "request_limit",
         "request_timeout",
         "send_timeout",
@@ -109,6 +114,8 @@ class ServerState:
         self.sessions: set[Session] = set()
         self.upgrade: UpgradeHook | None = None  # installed by the worker
         self.draining = False
+        # This worker's row of the connection table; None when not balancing.
+        self.gate: balance.AcceptGate | None = None
         # Set by wait_drained; resolved by the connection that closes last.
         self.all_closed: asyncio.Future[None] | None = None
         self.keep_alive = config.keep_alive > 0
@@ -137,6 +144,7 @@ class ServerState:
         # tick early: one more tick keeps this timeout from firing early too.
         self.request_timeout = (config.request_timeout or float("inf")) + CLOCK_TICK
         self.proxy_trust = ProxyTrust(config.forwarded_allow_ips)
+        self.request_ids = RequestIds() if config.request_id else None
         self.access_log = AccessLog(
             config.access_logfile,
             config.access_logformat,
@@ -204,6 +212,17 @@ class ServerState:
                 pipeline[0].time_out(now - pipeline[0].arrived)
         for session in list(self.sessions):
             session.tick(now)
+        if self.gate is not None and self.keep_alive and not self.draining:
+            self.rebalance(self.gate)
+
+    def rebalance(self, gate: balance.AcceptGate) -> None:
+        """Close some kept-alive connections gently when holding more than a fair share."""
+        connections = self.connections
+        releasing = sum(1 for conn in connections if not conn.keep_alive)
+        excess = gate.excess(releasing)
+        if excess:
+            LOGGER.debug("Rebalancing: closing %d connections after their next response", excess)
+            balance.release(connections, excess)
 
 
 def _exchange_class(config: Config, loaded: LoadedApp) -> type[Exchange]:
@@ -232,10 +251,12 @@ class HttpServer:
         workers: int = 1,
         stdout_fd: int = 1,
         ssl_context: ssl.SSLContext | None = None,
+        gate: balance.AcceptGate | None = None,
     ) -> None:
         # stdout_fd: where `--access-logfile -` writes (the worker's own stdout
         # is a pipe to the master; the access log bypasses it).
         self.state = ServerState(config, loaded, loop, state, workers, stdout_fd)
+        self.gate = gate
         self.counters = self.state.counters
         self.loop = loop
         self.config = config
@@ -247,15 +268,29 @@ class HttpServer:
 
             start_pool(self.state, config.threads)
 
-    async def start(self, sockets: Sequence[socket.socket]) -> None:
+    async def start(
+        self, sockets: Sequence[socket.socket], shared: Collection[socket.socket] = ()
+    ) -> None:
+        """Accept on `sockets`; those in `shared` (the master's) are balanced by the gate."""
         state = self.state
         connection = ProxyProtocolConnection if self.config.proxy_protocol else HttpConnection
+        gate = self.gate
         for sock in sockets:
             # Not loop.create_server: see prefork/http/accept.py for what
             # libuv does when descriptors run out.
-            server = Acceptor(self.loop, sock, lambda: connection(state), self._ssl, state)
+            server = Acceptor(
+                self.loop,
+                sock,
+                lambda: connection(state),
+                self._ssl,
+                state,
+                gate if sock in shared else None,
+            )
             server.start()
             self.servers.append(server)
+        if gate is not None and any(server.gate for server in self.servers):
+            state.gate = gate
+            gate.join(state.counters.connections)
         self._tick()
 
     def _tick(self) -> None:
@@ -271,9 +306,11 @@ class HttpServer:
         """
         state = self.state
         state.draining = True
+        self._leave()
         for server in self.servers:
             server.close()
         for conn in state.connections:
+            conn.keep_alive = False
             for exchange in conn.pipeline:
                 exchange.keep_alive = False
             if not conn.pipeline and not conn.in_head:
@@ -299,7 +336,14 @@ class HttpServer:
             state.access_log.flush()
         return True
 
+    def _leave(self) -> None:
+        state = self.state
+        if state.gate is not None:
+            state.gate.leave()
+            state.gate = None
+
     def abort(self) -> None:
+        self._leave()
         self.state.access_log.flush()
         for server in self.servers:
             server.close()

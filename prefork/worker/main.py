@@ -56,6 +56,7 @@ from prefork.worker.memory import CHECK_INTERVAL, HARD_FACTOR, MemoryGuard, Proc
 if TYPE_CHECKING:
     import ssl
 
+    from prefork.balance import AcceptGate
     from prefork.hooks import WorkerHooks
     from prefork.http.server import HttpServer
     from prefork.loader import LoadedApp
@@ -95,6 +96,7 @@ class WorkerSpec:
     stdout_fd: int = 1
     tls: ssl.SSLContext | None = None  # built by the master (tls.py)
     hooks: WorkerHooks | None = None  # server hooks (hooks.py)
+    gate: AcceptGate | None = None  # this worker's row of the connection table (balance.py)
 
 
 def run(spec: WorkerSpec) -> NoReturn:
@@ -387,12 +389,15 @@ async def _serve(
             workers=resolve_workers(config.workers)[0],
             stdout_fd=spec.stdout_fd,
             ssl_context=spec.tls,
+            gate=spec.gate,
         )
         if loaded.interface == "asgi" and config.ws != "none":
             failure = _install_websockets(config, server)
             if failure:
                 return _fail(spec, EXIT_BOOT, failure)
-        await server.start(sockets)
+        await server.start(
+            sockets, shared={lsn.sock for lsn in spec.listeners if not lsn.reserved_only}
+        )
     except OSError as exc:
         return _fail(spec, EXIT_BOOT, f"cannot start serving: {exc}")
     # Everything imported and built so far lives as long as the worker: keep
