@@ -15,6 +15,11 @@ Routes (identical for both interfaces):
     /echo       the request body echoed back (the benchmark POSTs 1 MiB)
     /stream     8 chunks of 1 KiB without Content-Length (chunked encoding)
     /sleep      ASGI only: awaits 10 ms, then answers like /plaintext
+
+`asgi_websocket` serves WebSockets (benchmarks/websocket.py), and answers
+HTTP like /plaintext so readiness probes work:
+    /echo       every message is sent back as it came (text or bytes)
+    /broadcast  every message is sent to every connection of the worker's room
 """
 
 from __future__ import annotations
@@ -175,3 +180,54 @@ async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
     else:
         await send(_start(404, b"text/plain", 9))
         await send({"type": "http.response.body", "body": b"not found"})
+
+
+# -- WebSocket ----------------------------------------------------------------
+
+_ROOM: Final[set[Send]] = set()
+
+
+async def _ws_echo(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        await send({"type": "websocket.send", **_ws_payload(message)})
+
+
+async def _ws_broadcast(receive: Receive, send: Send) -> None:
+    _ROOM.add(send)
+    try:
+        while True:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return
+            out = {"type": "websocket.send", **_ws_payload(message)}
+            for member in list(_ROOM):
+                try:
+                    await member(out)
+                except OSError:  # that member left meanwhile
+                    _ROOM.discard(member)
+    finally:
+        _ROOM.discard(send)
+
+
+def _ws_payload(message: Message) -> dict[str, Any]:
+    text = message.get("text")
+    return {"text": text} if text is not None else {"bytes": message.get("bytes")}
+
+
+async def asgi_websocket(scope: Scope, receive: Receive, send: Send) -> None:
+    kind = scope["type"]
+    if kind == "lifespan":
+        await _lifespan(receive, send)
+        return
+    if kind == "http":
+        await _respond(send, PLAINTEXT)
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    if scope["path"] == "/broadcast":
+        await _ws_broadcast(receive, send)
+    else:
+        await _ws_echo(receive, send)

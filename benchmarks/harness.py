@@ -326,6 +326,7 @@ class Running:
     port: int
     startup_seconds: float
     log_path: Path
+    control: Path | None = None  # prefork's control socket
 
     @property
     def url(self) -> str:
@@ -371,6 +372,11 @@ def start(
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     env.pop("WEB_CONCURRENCY", None)  # every server must use the -w we pass
     log_path = log_dir / f"{spec.key}.log"
+    control = None
+    if spec.is_prefork:
+        # Its own control socket, not the per-user default another master may hold.
+        control = log_dir / f"{spec.key}.ctl"
+        env["PREFORK_CONTROL_SOCKET"] = str(control)
     with open(log_path, "wb") as log:
         began = time.monotonic()
         proc = subprocess.Popen(
@@ -382,7 +388,7 @@ def start(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    running = Running(spec, proc, port, 0.0, log_path)
+    running = Running(spec, proc, port, 0.0, log_path, control)
     deadline = began + timeout
     try:
         while True:
@@ -416,6 +422,57 @@ def settle(running: Running, path: str = "/plaintext", requests: int = 32) -> No
     deadline = time.monotonic() + 10.0
     while len(worker_processes(running.proc.pid)) < WORKERS and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def worker_requests(running: Running) -> dict[int, int]:
+    """Requests served so far by each prefork worker (pid -> count); {} for the peers.
+
+    The counts come from the workers' heartbeats, so they lag by up to a second.
+    """
+    if running.control is None:
+        return {}
+    from prefork.control.client import request
+    from prefork.errors import ControlError
+
+    try:
+        status = request(str(running.control), {"cmd": "status"})
+    except ControlError:
+        return {}
+    return {w["pid"]: w["requests"] for w in status.get("workers", [])}
+
+
+def settled_requests(running: Running, quiet: float = 1.2, timeout: float = 5.0) -> dict[int, int]:
+    """`worker_requests` once no count changed for `quiet` s: every heartbeat caught up.
+
+    Taken after a warm-up, so that the requests of its last second are not
+    counted in the measured run.
+    """
+    counts = worker_requests(running)
+    changed = time.monotonic()
+    deadline = changed + timeout
+    while counts and time.monotonic() < deadline:
+        time.sleep(0.2)  # heartbeats come once a second; nothing signals them
+        latest = worker_requests(running)
+        if latest != counts:
+            counts, changed = latest, time.monotonic()
+        elif time.monotonic() - changed >= quiet:
+            break
+    return counts
+
+
+def requests_per_worker(running: Running, before: dict[int, int], served: int) -> list[int]:
+    """Each worker's requests since `before`, once they account for the `served` ones.
+
+    Workers count a request when its head arrives, so together they count at
+    least what wrk saw answered; waiting for that absorbs the heartbeats' lag.
+    """
+    deadline = time.monotonic() + 5.0
+    while True:
+        after = worker_requests(running)
+        counts = sorted((n - before.get(pid, 0) for pid, n in after.items()), reverse=True)
+        if sum(counts) >= served or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.1)  # the next heartbeat is at most a second away
 
 
 def stop(running: Running, timeout: float = 15.0) -> None:

@@ -41,10 +41,12 @@ from benchmarks.harness import (
     package_versions,
     parse_wrk,
     post_script,
+    requests_per_worker,
     run_wrk,
     server_specs,
     serving,
     settle,
+    settled_requests,
     wrk_command,
 )
 
@@ -178,6 +180,7 @@ def measure_server(
                 try:
                     if warmup > 0:
                         run_wrk(url, warmup, **args)
+                    before = settled_requests(running)
                     result = run_wrk(url, duration, **args)
                 except (BenchError, ValueError, subprocess.TimeoutExpired) as exc:
                     record["runs"][scenario.key] = {"error": str(exc).splitlines()[0]}
@@ -185,10 +188,13 @@ def measure_server(
                     continue
                 run = dataclasses.asdict(result)
                 run["wrk_output"] = run.pop("raw")
+                if before:
+                    run["per_worker"] = requests_per_worker(running, before, result.requests)
                 record["runs"][scenario.key] = run
                 print(
                     f"   {scenario.key:<10} {result.rps:>10.0f} req/s  p50 {_ms(result.p50_ms)}"
-                    f"  p99 {_ms(result.p99_ms)}  errors {result.errors}",
+                    f"  p99 {_ms(result.p99_ms)}  errors {result.errors}"
+                    f"  per worker {_shares(run)}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -265,6 +271,15 @@ def _ratio(numerator: float | None, denominator: float | None) -> str:
     return f"{numerator / denominator:.2f}x"
 
 
+def _shares(run: dict[str, Any]) -> str:
+    """Each worker's part of the requests, busiest first: `52% / 48%` ("-" if unknown)."""
+    counts: list[int] = run.get("per_worker") or []
+    total = sum(counts)
+    if not total:
+        return "-"
+    return " / ".join(f"{100 * n / total:.0f}%" for n in counts)
+
+
 def _errors(run: dict[str, Any]) -> str:
     total = (
         run["connect_errors"]
@@ -324,19 +339,20 @@ def scenario_tables(results: dict[str, Any]) -> list[str]:
                 "",
                 f"`{wrk}`",
                 "",
-                "| server | req/s | p50 | p99 | errors | prefork ÷ server |",
-                "|---|--:|--:|--:|---|--:|",
+                "| server | req/s | p50 | p99 | errors | per worker | prefork ÷ server |",
+                "|---|--:|--:|--:|---|--:|--:|",
             ]
             for server in rows:
                 run = server["runs"][scenario.key]
                 name = server["name"] if server["interface"] != "raw" else "bare uvloop (ceiling)"
                 if "error" in run:
-                    lines.append(f"| {name} | failed: {run['error']} | | | | |")
+                    lines.append(f"| {name} | failed: {run['error']} | | | | | |")
                     continue
                 bold = "**" if server["key"].startswith("prefork") else ""
                 lines.append(
                     f"| {bold}{name}{bold} | {run['rps']:,.0f} | {_ms(run['p50_ms'])} | "
-                    f"{_ms(run['p99_ms'])} | {_errors(run)} | {_ratio(prefork_rps, run['rps'])} |"
+                    f"{_ms(run['p99_ms'])} | {_errors(run)} | {_shares(run)} | "
+                    f"{_ratio(prefork_rps, run['rps'])} |"
                 )
             lines.append("")
     return lines

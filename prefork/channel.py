@@ -11,14 +11,17 @@ Worker -> master messages (`t` is the type):
 
     {"t": "booted", "interface": "wsgi"|"asgi", "declared": ..., "detected": bool}
     {"t": "ready"}
-    {"t": "hb", "requests": n, "inflight": n, "connections": n, "rejected": n, "rss": bytes}
+    {"t": "hb", "requests": n, "inflight": n, "connections": n, "websockets": n,
+     "rejected": n, "rss": bytes}
     {"t": "failed", "status": 3|4, "error": "one line"}   (then the worker exits)
     {"t": "retire", "reason": "max-requests"|"memory", "detail": "one line", "now": bool}
         (it stopped taking new work; `now`: it is draining already, replace it
         without waiting for a replacement to be ready)
 
-The master talks to workers with signals only (TERM drain, QUIT/INT now,
-USR1 reopen logs).
+The master talks to workers with signals (TERM drain, QUIT/INT now, USR1
+reopen logs) and one message, sent just before a TERM:
+
+    {"t": "drain", "restart": bool}   (true: the master keeps serving, e.g. a reload)
 """
 
 from __future__ import annotations

@@ -562,7 +562,19 @@ class Config:
         parse=parse_bool,
         section="Server socket",
         doc="Give each worker its own SO_REUSEPORT socket instead of sharing the master's. "
-        "Spreads load more evenly; see docs/operations.md for the trade-off on reload.",
+        "The kernel spreads connections by hash; see docs/operations.md for the trade-off "
+        "on reload.",
+    )
+    balance: str = setting(
+        "connections",
+        "--balance",
+        parse=choice("connections", "off"),
+        section="Server socket",
+        doc="How workers share a shared listener's connections. `connections`: each worker "
+        "accepts only its share of the open and queued connections, and one holding more "
+        "than its share answers a few kept-alive connections with `Connection: close`. "
+        "`off`: whichever worker wakes first takes up to 16 at a time. "
+        "See docs/operations.md.",
     )
     certfile: str | None = setting(
         None,
@@ -880,6 +892,63 @@ class Config:
         doc="Give every request one X-Request-ID: a trusted proxy's (--forwarded-allow-ips) "
         "is kept, any other request gets a new one. Off by default: without it the "
         "header passes through untouched.",
+    )
+
+    # -- WebSocket -----------------------------------------------------------
+    ws: str = setting(
+        "auto",
+        "--ws",
+        parse=choice("auto", "none", "websockets"),
+        section="WebSocket",
+        doc="WebSocket support for ASGI apps (RFC 6455 over the HTTP/1.1 Upgrade). `websockets` "
+        "frames with the sans-IO protocol of the `websockets` library (a dependency); `auto` "
+        "is the same; `none` serves Upgrade requests as ordinary HTTP requests. WSGI apps "
+        "always get Upgrade requests as ordinary requests.",
+    )
+    ws_max_size: int = setting(
+        16 * 1024**2,
+        "--ws-max-size",
+        parse=parse_size,
+        section="WebSocket",
+        metavar="SIZE",
+        doc="Largest incoming WebSocket message (after decompression); a larger one closes "
+        "the connection with 1009. uvicorn's default. 0 means no limit.",
+    )
+    ws_ping_interval: float = setting(
+        20.0,
+        "--ws-ping-interval",
+        parse=parse_seconds,
+        section="WebSocket",
+        metavar="SECONDS",
+        doc="Send a ping on every WebSocket this often (whole seconds: the server clock "
+        "ticks once a second). 0 disables.",
+    )
+    ws_ping_timeout: float = setting(
+        20.0,
+        "--ws-ping-timeout",
+        parse=parse_seconds,
+        section="WebSocket",
+        metavar="SECONDS",
+        doc="Close a WebSocket with 1011 when no pong answers a ping within this long. 0 disables.",
+    )
+    ws_per_message_deflate: bool = setting(
+        True,
+        "--ws-per-message-deflate",
+        parse=parse_bool,
+        section="WebSocket",
+        doc="Offer permessage-deflate compression (RFC 7692) to clients that ask for it, "
+        "with 12-bit windows and zlib memLevel 5 (the websockets library's defaults: tens "
+        "of KiB per compressed connection, against about 300 KiB with zlib's defaults).",
+    )
+    ws_shutdown_grace: float = setting(
+        5.0,
+        "--ws-shutdown-grace",
+        parse=parse_seconds,
+        section="WebSocket",
+        metavar="SECONDS",
+        doc="When a worker drains (reload, stop, retirement), open WebSockets keep working "
+        "this long, then are closed with 1012 (service restart) on a reload or 1001 (going "
+        "away) on a stop; the close handshake then has what remains of --graceful-timeout.",
     )
 
     # -- logging -------------------------------------------------------------

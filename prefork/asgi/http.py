@@ -50,7 +50,7 @@ def _spawn_eager(
     return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
 
 
-_spawn = _spawn_eager if sys.version_info >= (3, 12) else _spawn_task
+spawn = _spawn_eager if sys.version_info >= (3, 12) else _spawn_task
 
 
 class ASGIExchange(Exchange):
@@ -72,7 +72,7 @@ class ASGIExchange(Exchange):
     def start(self) -> None:
         if self.conn.state.access_log.enabled:
             self.start_time = time.time()
-        self.task = _spawn(self.run(), self.conn.state.loop)
+        self.task = spawn(self.run(), self.conn.state.loop)
 
     def time_out(self, age: float) -> None:
         # Nothing was written until the head left with the first body message

@@ -151,6 +151,8 @@ def format_status(status: dict[str, Any]) -> str:
         f"target {status['target']} workers{scaled}",
     ]
     lines += [f"listening at {url}" for url in status.get("listeners", [])]
+    if status.get("balance"):
+        lines.append(f"balancing: {status['balance']}")
     metric = str(status.get("memory_metric", "rss"))
     header = (
         "SLOT",
@@ -160,6 +162,8 @@ def format_status(status: dict[str, Any]) -> str:
         "AGE",
         "REQUESTS",
         "INFLIGHT",
+        "CONNS",
+        "WS",
         metric.upper(),
         "CPU%",
         "RESTARTS",
@@ -174,6 +178,8 @@ def format_status(status: dict[str, Any]) -> str:
             f"{w['age']:.0f}s",
             str(w["requests"]),
             str(w["inflight"]),
+            str(w.get("connections", 0)),
+            str(w.get("websockets", 0)),
             _size(int(w.get("memory", w["rss"]))),
             f"{w['cpu']:.1f}",
             str(w["restarts"]),
@@ -181,7 +187,20 @@ def format_status(status: dict[str, Any]) -> str:
         for w in status.get("workers", [])
     ]
     rows += [
-        (str(s["slot"]), "-", "-", _idle_state(s), "-", "-", "-", "-", "-", str(s["restarts"]))
+        (
+            str(s["slot"]),
+            "-",
+            "-",
+            _idle_state(s),
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            str(s["restarts"]),
+        )
         for s in status.get("idle_slots", [])
     ]
     lines += _table(rows)

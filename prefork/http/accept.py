@@ -29,7 +29,10 @@ So each listener gets an `Acceptor` instead:
   after a logged failure at INFO;
 * connection-level failures (the client gave up before accept() returned)
   are skipped; any other error is logged like a resource error and backed
-  off at the longest delay, rather than retried in a busy loop.
+  off at the longest delay, rather than retried in a busy loop;
+* on a listener shared by several workers, an `AcceptGate` (balance.py)
+  bounds each batch to this worker's share; a worker over its share stops
+  watching for `balance.PAUSE`, leaving the queue to its siblings.
 
 Invariant: the listener is watched (`_watching`) or a retry is scheduled
 (`_retry`), never both, until `close()`; after `close()` neither.
@@ -44,6 +47,8 @@ import socket
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from prefork import balance
 
 if TYPE_CHECKING:
     import ssl
@@ -95,8 +100,10 @@ class Acceptor:
         "_watching",
         "factory",
         "fd",
+        "gate",
         "loop",
         "name",
+        "queue",
         "sock",
         "ssl",
         "tracker",
@@ -109,6 +116,7 @@ class Acceptor:
         factory: ProtocolFactory,
         ssl_context: ssl.SSLContext | None = None,
         tracker: SetupTracker | None = None,
+        gate: balance.AcceptGate | None = None,
     ) -> None:
         self.loop = loop
         self.sock = sock
@@ -117,6 +125,8 @@ class Acceptor:
         self.ssl = ssl_context
         self.tracker = tracker
         self.name = _describe(sock)
+        self.gate = gate  # None: take a full batch (a listener of our own, or one worker)
+        self.queue = balance.AcceptQueue(sock)
         # 0.0 while accepting normally; otherwise the delay of the backoff in
         # progress, the next one doubling it.
         self._delay = 0.0
@@ -146,6 +156,7 @@ class Acceptor:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+        self.queue.close()
         self.sock.close()
 
     def _watch(self) -> None:
@@ -155,19 +166,32 @@ class Acceptor:
 
     def _accept(self) -> None:
         sock = self.sock
-        for _ in range(ACCEPT_BATCH):
-            try:
-                conn, _addr = sock.accept()
-            except BlockingIOError:
+        gate = self.gate
+        batch = ACCEPT_BATCH
+        if gate is not None:
+            batch = min(batch, gate.allowance(self.queue))
+            if not batch:
+                self._pause(balance.PAUSE)
                 return
-            except OSError as exc:
-                if exc.errno in CONNECTION_ERRORS:
-                    continue
-                self._back_off(exc)
-                return
-            if self._delay:
-                self._recovered()
-            self._serve(conn)
+        accepted = 0
+        try:
+            for _ in range(batch):
+                try:
+                    conn, _addr = sock.accept()
+                except BlockingIOError:
+                    return
+                except OSError as exc:
+                    if exc.errno in CONNECTION_ERRORS:
+                        continue
+                    self._back_off(exc)
+                    return
+                if self._delay:
+                    self._recovered()
+                accepted += 1
+                self._serve(conn)
+        finally:
+            if gate is not None and accepted:
+                gate.accepted(accepted)
 
     def _serve(self, conn: socket.socket) -> None:
         coro = self.loop.connect_accepted_socket(self.factory, conn, ssl=self.ssl)
@@ -202,6 +226,9 @@ class Acceptor:
         if now - self._logged_at >= LOG_INTERVAL:
             self._log(exc, delay, now)
         self._delay = delay
+        self._pause(delay)
+
+    def _pause(self, delay: float) -> None:
         self.loop.remove_reader(self.fd)
         self._watching = False
         self._retry = self.loop.call_later(delay, self._watch)

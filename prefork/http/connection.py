@@ -43,6 +43,7 @@ _SPECIAL_NAMES: Final = checks.SPECIAL_NAMES | forwarded.NAMES | {request_id.HEA
 
 if TYPE_CHECKING:
     from prefork.http.server import ServerState
+    from prefork.http.upgrade import Switch
 
 LOGGER: Final = logging.getLogger("prefork.http")
 INF: Final = float("inf")
@@ -71,6 +72,7 @@ class HttpConnection(asyncio.Protocol):
         "host",
         "hosts",
         "in_head",
+        "keep_alive",
         "parser",
         "peer_eof",
         "pending_error",
@@ -81,6 +83,7 @@ class HttpConnection(asyncio.Protocol):
         "server",
         "sockname",
         "state",
+        "switch",
         "trailer_bytes",
         "trailer_fields",
         "transfer_encoding",
@@ -98,6 +101,10 @@ class HttpConnection(asyncio.Protocol):
         self.pipeline: deque[Exchange] = deque()
         self.current: Exchange | None = None
         self.closing = False
+        # False once this connection must close after its next response
+        # (keep-alive disabled, the worker draining, or rebalancing, balance.py);
+        # set in connection_made, which may run after a drain began.
+        self.keep_alive = False
         self.pending_error: ProtocolError | None = None
         self.peer_eof = False
         self.reading_paused = False
@@ -129,6 +136,7 @@ class HttpConnection(asyncio.Protocol):
         self.trailer_fields = 0
         self.trailer_bytes = 0
         self.body_size = 0  # of the body being parsed, against --limit-request-body
+        self.switch: Switch | None = None  # set when an upgrade hook takes the connection
 
     # -- asyncio.Protocol ------------------------------------------------------
 
@@ -137,10 +145,14 @@ class HttpConnection(asyncio.Protocol):
         state = self.state
         state.connections.add(self)
         state.counters.connections += 1
+        if state.gate is not None:
+            state.gate.publish(state.counters.connections)
+        self.keep_alive = state.keep_alive and not state.draining
         self.client = _address(transport.get_extra_info("peername"))
         self.sockname = _address(transport.get_extra_info("sockname"))
         self.read_deadline = state.clock.now + state.idle_timeout
-        if state.limit_concurrency and len(state.connections) > state.limit_concurrency:
+        # The counter includes WebSocket sessions, which left `connections`.
+        if state.limit_concurrency and state.counters.connections > state.limit_concurrency:
             self.reject(ProtocolError(503, "too many connections"))
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -148,9 +160,9 @@ class HttpConnection(asyncio.Protocol):
         state = self.state
         state.connections.discard(self)
         state.counters.connections -= 1
-        closed = state.all_closed
-        if closed is not None and not state.connections and not state.setups and not closed.done():
-            closed.set_result(None)
+        if state.gate is not None:
+            state.gate.publish(state.counters.connections)
+        state.check_all_closed()
         for exchange in self.pipeline:
             if exchange.started:
                 exchange.disconnected()  # it calls exchange_done once the app returns
@@ -168,11 +180,14 @@ class HttpConnection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            # We speak no upgraded protocol, so the offer is ignored (RFC 9110
-            # 7.8): the request was served as plain HTTP, and a fresh parser
-            # takes the bytes after it, since llhttp stops at an upgrade.
-            self.parser = httptools.HttpRequestParser(self)
             rest = data[exc.args[0] :] if exc.args and isinstance(exc.args[0], int) else b""
+            if self.switch is not None:
+                self._switch_protocol(self.switch, rest)
+                return
+            # No hook took the upgrade, so the offer is ignored (RFC 9110 7.8):
+            # the request was served as plain HTTP, and a fresh parser takes
+            # the bytes after it, since llhttp stops at an upgrade.
+            self.parser = httptools.HttpRequestParser(self)
             if rest:
                 self.data_received(rest)
             return
@@ -321,6 +336,13 @@ class HttpConnection(asyncio.Protocol):
                 content_length,
                 state.limit_body,
             )
+        if state.upgrade is not None and parser.should_upgrade():
+            switch = state.upgrade(self, method, url, version, headers)
+            if switch is not None:
+                if self.pipeline:
+                    raise ProtocolError(400, "upgrade request pipelined behind another request")
+                self.switch = switch
+                return  # _switch_protocol runs once llhttp stops at the upgrade
         counters = state.counters
         counters.requests += 1
         if counters.requests == state.request_limit and state.on_request_limit is not None:
@@ -328,7 +350,7 @@ class HttpConnection(asyncio.Protocol):
         if state.limit_concurrency and counters.inflight >= state.limit_concurrency:
             raise ProtocolError(503, "server busy")
         counters.inflight += 1
-        keep_alive = state.keep_alive and not state.draining and parser.should_keep_alive()
+        keep_alive = self.keep_alive and parser.should_keep_alive()
         view = None
         if self.forwarded and self._peer_is_proxy():
             view = self._forwarded(headers)
@@ -456,6 +478,13 @@ class HttpConnection(asyncio.Protocol):
             if not self.in_head:
                 self.read_deadline = state.clock.now + state.idle_timeout
             self.resume_body()
+
+    def _switch_protocol(self, switch: Switch, rest: bytes) -> None:
+        """Hand the transport, and the bytes read past the head, to the upgraded protocol."""
+        self.closing = True  # nothing more is parsed or answered here
+        self.read_deadline = self.write_deadline = INF
+        self.state.connections.discard(self)  # the new protocol registers itself
+        switch(self.transport, rest)
 
     def close(self) -> None:
         if not self.closing:

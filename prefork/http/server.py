@@ -2,8 +2,9 @@
 
 `ServerState` is what every connection of the worker shares: settings copied
 into plain attributes (the hot path reads them per request), counters for
-the heartbeat, the clock, and the set of live connections that the
-once-a-second sweep checks for expired deadlines.
+the heartbeat, the clock, the set of live connections that the
+once-a-second sweep checks for expired deadlines, and the worker's row of
+the connection table when it balances a shared listener (balance.py).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from prefork import balance
 from prefork.config import Config
 from prefork.http.accept import Acceptor
 from prefork.http.connection import HttpConnection, ProxyProtocolConnection
@@ -22,6 +24,7 @@ from prefork.http.exchange import Exchange
 from prefork.http.forwarded import ProxyTrust
 from prefork.http.request_id import RequestIds
 from prefork.http.response import Clock
+from prefork.http.upgrade import Session, UpgradeHook
 from prefork.loader import LoadedApp
 
 if TYPE_CHECKING:
@@ -61,6 +64,7 @@ class ServerState:
         "counters",
         "draining",
         "exchange_class",
+        "gate",
         "header_timeout",
         "idle_timeout",
         "keep_alive",
@@ -78,8 +82,10 @@ class ServerState:
         "request_limit",
         "request_timeout",
         "send_timeout",
+        "sessions",
         "setups",
         "thread_pool",
+        "upgrade",
         "wsgi_template",
     )
 
@@ -103,7 +109,12 @@ class ServerState:
         # Accepted connections still being set up (TLS handshakes): a drain
         # waits for them as for connections (accept.SetupTracker).
         self.setups = 0
+        # Connections taken over by a protocol switch (see http/upgrade.py).
+        self.sessions: set[Session] = set()
+        self.upgrade: UpgradeHook | None = None  # installed by the worker
         self.draining = False
+        # This worker's row of the connection table; None when not balancing.
+        self.gate: balance.AcceptGate | None = None
         # Set by wait_drained; resolved by the connection that closes last.
         self.all_closed: asyncio.Future[None] | None = None
         self.keep_alive = config.keep_alive > 0
@@ -159,8 +170,27 @@ class ServerState:
 
     def setup_ended(self) -> None:
         self.setups -= 1
+        self.check_all_closed()
+
+    def adopt(self, session: Session) -> None:
+        """A protocol switch finished: track the session (it is still a connection)."""
+        self.sessions.add(session)
+
+    def release(self, session: Session) -> None:
+        """The session's transport is gone."""
+        self.sessions.discard(session)
+        self.counters.connections -= 1
+        self.check_all_closed()
+
+    def check_all_closed(self) -> None:
         closed = self.all_closed
-        if closed is not None and not self.connections and not self.setups and not closed.done():
+        if (
+            closed is not None
+            and not self.connections
+            and not self.sessions
+            and not self.setups
+            and not closed.done()
+        ):
             closed.set_result(None)
 
     def sweep(self) -> None:
@@ -179,6 +209,19 @@ class ServerState:
             pipeline = conn.pipeline
             if pipeline and pipeline[0].arrived < oldest and not conn.closing:
                 pipeline[0].time_out(now - pipeline[0].arrived)
+        for session in list(self.sessions):
+            session.tick(now)
+        if self.gate is not None and self.keep_alive and not self.draining:
+            self.rebalance(self.gate)
+
+    def rebalance(self, gate: balance.AcceptGate) -> None:
+        """Close some kept-alive connections gently when holding more than a fair share."""
+        connections = self.connections
+        releasing = sum(1 for conn in connections if not conn.keep_alive)
+        excess = gate.excess(releasing)
+        if excess:
+            LOGGER.debug("Rebalancing: closing %d connections after their next response", excess)
+            balance.release(connections, excess)
 
 
 def _exchange_class(config: Config, loaded: LoadedApp) -> type[Exchange]:
@@ -206,10 +249,12 @@ class HttpServer:
         state: dict[str, Any],
         stdout_fd: int = 1,
         ssl_context: ssl.SSLContext | None = None,
+        gate: balance.AcceptGate | None = None,
     ) -> None:
         # stdout_fd: where `--access-logfile -` writes (the worker's own stdout
         # is a pipe to the master; the access log bypasses it).
         self.state = ServerState(config, loaded, loop, state, stdout_fd)
+        self.gate = gate
         self.counters = self.state.counters
         self.loop = loop
         self.config = config
@@ -221,15 +266,29 @@ class HttpServer:
 
             start_pool(self.state, config.threads)
 
-    async def start(self, sockets: Sequence[socket.socket]) -> None:
+    async def start(
+        self, sockets: Sequence[socket.socket], shared: Collection[socket.socket] = ()
+    ) -> None:
+        """Accept on `sockets`; those in `shared` (the master's) are balanced by the gate."""
         state = self.state
         connection = ProxyProtocolConnection if self.config.proxy_protocol else HttpConnection
+        gate = self.gate
         for sock in sockets:
             # Not loop.create_server: see prefork/http/accept.py for what
             # libuv does when descriptors run out.
-            server = Acceptor(self.loop, sock, lambda: connection(state), self._ssl, state)
+            server = Acceptor(
+                self.loop,
+                sock,
+                lambda: connection(state),
+                self._ssl,
+                state,
+                gate if sock in shared else None,
+            )
             server.start()
             self.servers.append(server)
+        if gate is not None and any(server.gate for server in self.servers):
+            state.gate = gate
+            gate.join(state.counters.connections)
         self._tick()
 
     def _tick(self) -> None:
@@ -249,8 +308,13 @@ class HttpServer:
         """
         state = self.state
         state.draining = True
+        self._leave()
         self.stop_accepting()
         for conn in state.connections:
+            # New requests on a kept-alive connection get `Connection: close`;
+            # responses already promised keep-alive keep the promise (their
+            # heads read state.draining when they are built).
+            conn.keep_alive = False
             if not conn.pipeline and not conn.in_head:
                 conn.read_deadline = min(conn.read_deadline, state.clock.now + state.idle_timeout)
 
@@ -263,11 +327,16 @@ class HttpServer:
         for server in self.servers:
             server.close()
 
+    def close_sessions(self, restart: bool) -> None:
+        """Ask every upgraded session to close (the drain's grace for them is over)."""
+        for session in list(self.state.sessions):
+            session.shutdown(restart)
+
     async def wait_drained(self, timeout: float) -> bool:
         """Wait until every connection closed (True) or `timeout` passed (False)."""
         state = self.state
         try:
-            if state.connections or state.setups:
+            if state.connections or state.setups or state.sessions:
                 state.all_closed = self.loop.create_future()
                 await asyncio.wait_for(asyncio.shield(state.all_closed), timeout)
         except TimeoutError:
@@ -278,10 +347,19 @@ class HttpServer:
             state.access_log.flush()
         return True
 
+    def _leave(self) -> None:
+        state = self.state
+        if state.gate is not None:
+            state.gate.leave()
+            state.gate = None
+
     def abort(self) -> None:
+        self._leave()
         self.state.access_log.flush()
         self.stop_accepting()
         for conn in list(self.state.connections):
             conn.transport.abort()
+        for session in list(self.state.sessions):
+            session.abort()
         if self._ticker is not None:
             self._ticker.cancel()

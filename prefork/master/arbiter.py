@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import psutil
 import setproctitle
 
-from prefork import __version__, hooks, logs, preflight, systemd, tls
+from prefork import __version__, balance, hooks, logs, preflight, systemd, tls
 from prefork import config as config_mod
 from prefork.channel import Channel, Message
 from prefork.config import Config
@@ -139,6 +139,8 @@ class Arbiter:
         self.target = 1
         self.workers: dict[int, WorkerHandle] = {}  # pid -> live worker
         self.listeners: list[Listener] = []
+        # Mapped before the first fork, so every worker shares it (balance.py).
+        self.table = balance.ConnectionTable()
         self.loaded: LoadedApp | None = None
         self.tls: ssl.SSLContext | None = None  # built once per config (tls.py)
         self.hooks = hooks.MasterHooks(self)
@@ -221,6 +223,7 @@ class Arbiter:
             }[listener.origin]
             log.info("Listening at: %s%s", listener.url(self.tls is not None), origin)
         log.info("Workers: %d (%s)", self.target, how)
+        log.info("Balancing: %s", balance.describe(config, self.listeners))
         if self.loaded is not None:
             self._log_application(self.loaded.declared, self.loaded.detected)
         self._write_pidfile()
@@ -451,6 +454,9 @@ class Arbiter:
     def _spawn(self, slot: int, generation: int) -> WorkerHandle:
         master_end, worker_end = Channel.pair()
         output = WorkerOutput.create()
+        row = self.table.claim()
+        if row is None:
+            log.warning("Connection table full: worker %d will accept unbalanced", slot)
         # A signal sent to the new pid before the worker replaced the master's
         # handlers would run the master's handler in the child and be lost;
         # blocked, it stays pending until the worker unblocks it (worker/main.py).
@@ -458,7 +464,7 @@ class Arbiter:
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
         pid = os.fork()
         if pid == 0:  # the worker; never returns
-            self._in_child(worker_end, master_end, output, slot, generation, info)
+            self._in_child(worker_end, master_end, output, slot, generation, info, row)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         self.hooks.forked(info, pid)
         worker_end.close()
@@ -468,7 +474,7 @@ class Arbiter:
             OutputPipe(output.stdout_r, source, "stdout", self.ring, self._stdout_sink)
         )
         self._watch_output(OutputPipe(output.stderr_r, source, "stderr", self.ring, logs.sink_fd))
-        handle = WorkerHandle(pid, slot, generation, master_end)
+        handle = WorkerHandle(pid, slot, generation, master_end, row=row)
         with contextlib.suppress(psutil.Error):
             handle.process = psutil.Process(pid)
         self.workers[pid] = handle
@@ -497,6 +503,7 @@ class Arbiter:
         slot: int,
         generation: int,
         info: hooks.WorkerInfo,
+        row: int | None,
     ) -> NoReturn:
         try:
             stdout_fd = output.in_child()
@@ -537,12 +544,18 @@ class Arbiter:
                     stdout_fd=stdout_fd,
                     tls=self.tls,
                     hooks=worker_hooks,
+                    gate=self._gate(row),
                 )
             )
         except BaseException:
             _child_failed(f"Worker {slot} (pid {os.getpid()}) could not start")
         finally:
             os._exit(1)  # only reached if the worker shell itself could not start
+
+    def _gate(self, row: int | None) -> balance.AcceptGate | None:
+        if row is None or self.config.balance != "connections":
+            return None
+        return self.table.gate(row)
 
     def _on_channel(self, handle: WorkerHandle) -> None:
         messages, eof = handle.channel.receive()
@@ -671,6 +684,8 @@ class Arbiter:
         del self.workers[handle.pid]
         self.metrics_totals.exited(handle.pid)
         self.hooks.child_exit(handle.pid)
+        if handle.row is not None:
+            self.table.release(handle.row)
         was = handle.state
         handle.move(WorkerState.EXITED)
         how = health.describe_exit(status, handle.killed_for)
@@ -771,6 +786,9 @@ class Arbiter:
             handle.move(WorkerState.DRAINING)
         if graceful:
             grace = self.config.graceful_timeout + KILL_SLACK
+            # Before the signal, so it is waiting when the worker drains: open
+            # WebSockets hear 1012 (reconnect, we keep serving) or 1001 (stopping).
+            handle.channel.send({"t": "drain", "restart": self.stop_mode is None})
             self._signal(handle, signal.SIGTERM)
         else:
             grace = min(FAST_STOP_GRACE, self.config.graceful_timeout + KILL_SLACK)
@@ -1159,7 +1177,8 @@ class Arbiter:
                     "age": round(now - handle.started, 1),
                     "requests": handle.counters.get("requests", 0),
                     "inflight": handle.counters.get("inflight", 0),
-                    "connections": handle.counters.get("connections", 0),
+                    "connections": self._open_connections(handle),
+                    "websockets": handle.counters.get("websockets", 0),
                     "rss": handle.counters.get("rss", 0),
                     "memory": memory or 0,
                     "cpu": cpu,
@@ -1184,6 +1203,7 @@ class Arbiter:
             "scaled": self.scaled_to is not None,
             "state": self._state_word(),
             "listeners": [listener.url(self.tls is not None) for listener in self.listeners],
+            "balance": balance.mode(self.config, self.listeners),
             "reloading": self.reload is not None or self.upgrade_pid is not None,
             "last_reload": self.last_reload,
             "memory_metric": metric,
@@ -1201,6 +1221,11 @@ class Arbiter:
             requests=sum(w.counters.get("requests", 0) for w in workers),
             last_reload=self.last_reload,
         )
+
+    def _open_connections(self, handle: WorkerHandle) -> int:
+        """Live from the connection table while it accepts; else from its last heartbeat."""
+        live = None if handle.row is None else self.table.open_connections(handle.row)
+        return handle.counters.get("connections", 0) if live is None else live
 
     def _state_word(self) -> str:
         if self.stop_mode:

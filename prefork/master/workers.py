@@ -82,6 +82,7 @@ class WorkerHandle:
     aborted_at: float | None = None  # SIGABRT sent for a heartbeat timeout
     exit_expected: bool = False  # the master asked it to stop
     process: psutil.Process | None = None  # cached for cpu_percent()
+    row: int | None = None  # its row of the master's connection table (balance.py)
 
     def move(self, new: WorkerState) -> None:
         if new not in TRANSITIONS[self.state]:

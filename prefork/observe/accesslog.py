@@ -70,6 +70,8 @@ class AccessEntry:
     pid: int
     # The WSGI environ, for `%({NAME}e)s`; None for ASGI (only os.environ is read).
     environ: Mapping[str, Any] | None = None
+    # The close code that ended a WebSocket session, for `%(W)s`; None for HTTP.
+    ws_close: int | None = None
 
 
 # -- escaping ------------------------------------------------------------------
@@ -228,6 +230,7 @@ def _simple_atoms(clock: _ClfClock) -> dict[str, Fetcher]:
         "D": lambda e, rq, rs: int(e.duration * 1_000_000),
         "L": lambda e, rq, rs: f"{e.duration:.6f}",
         "p": lambda e, rq, rs: f"<{e.pid}>",
+        "W": lambda e, rq, rs: "-" if e.ws_close is None else e.ws_close,
     }
 
 
@@ -252,6 +255,7 @@ ATOMS: Final = {
     "D": "duration, whole microseconds",
     "L": "duration, seconds with six decimals",
     "p": "worker pid, `<1234>`",
+    "W": "WebSocket close code (1000, 1001, ...) of a session logged with status 101, else `-`",
     "{name}i": "request header `name` (any case), else `-`",
     "{name}o": "response header `name` (any case), else `-`",
     "{name}e": "WSGI environ key `name` (as the app left it), else the worker's "

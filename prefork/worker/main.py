@@ -56,6 +56,7 @@ from prefork.worker.memory import CHECK_INTERVAL, HARD_FACTOR, MemoryGuard, Proc
 if TYPE_CHECKING:
     import ssl
 
+    from prefork.balance import AcceptGate
     from prefork.hooks import WorkerHooks
     from prefork.http.server import HttpServer
     from prefork.loader import LoadedApp
@@ -95,6 +96,7 @@ class WorkerSpec:
     stdout_fd: int = 1
     tls: ssl.SSLContext | None = None  # built by the master (tls.py)
     hooks: WorkerHooks | None = None  # server hooks (hooks.py)
+    gate: AcceptGate | None = None  # this worker's row of the connection table (balance.py)
 
 
 def run(spec: WorkerSpec) -> NoReturn:
@@ -228,6 +230,8 @@ class _Worker:
         self.retiring = False
         self.statm = ProcFile("/proc/self/statm")
         self.memory: MemoryGuard | None = None
+        # From the master's "drain" message: replaced (True) or stopped for good.
+        self.restart = False
 
     def request_stop(self, how: str) -> None:
         if not self.stop.done():
@@ -241,7 +245,10 @@ class _Worker:
         self.request_stop("now")
 
     def on_channel(self) -> None:
-        _, eof = self.spec.channel.receive()
+        messages, eof = self.spec.channel.receive()
+        for message in messages:
+            if message.get("t") == "drain":
+                self.restart = bool(message.get("restart"))
         if eof:
             self.loop.remove_reader(self.spec.channel.fileno())
             self.request_stop("orphan")
@@ -314,6 +321,7 @@ class _Worker:
             "requests": counters.requests,
             "inflight": counters.inflight,
             "connections": counters.connections,
+            "websockets": len(server.state.sessions),
             "rejected": counters.rejected,
             "rss": resident_bytes(self.statm),
         }
@@ -367,6 +375,19 @@ def _inside(frame: FrameType | None, filename: str) -> bool:
     return False
 
 
+def _install_websockets(config: Config, server: HttpServer) -> str | None:
+    """Serve WebSockets on this ASGI worker; why not, if --ws cannot be honoured."""
+    try:
+        from prefork.asgi.websocket import install
+    except ImportError as exc:  # websockets is a dependency, but may have been left out
+        if config.ws != "auto":
+            return f"--ws {config.ws}: cannot import it: {exc}"
+        log.warning("WebSockets disabled: %s; Upgrade requests are served as HTTP", exc)
+        return None
+    install(server.state, config)
+    return None
+
+
 async def _serve(
     spec: WorkerSpec,
     loaded: LoadedApp,
@@ -401,9 +422,21 @@ async def _serve(
 
     try:  # opens the access log as --user: the master's checks cannot see everything
         server = HttpServer(
-            config, loaded, loop, state, stdout_fd=spec.stdout_fd, ssl_context=spec.tls
+            config,
+            loaded,
+            loop,
+            state,
+            stdout_fd=spec.stdout_fd,
+            ssl_context=spec.tls,
+            gate=spec.gate,
         )
-        await server.start(sockets)
+        if loaded.interface == "asgi" and config.ws != "none":
+            failure = _install_websockets(config, server)
+            if failure:
+                return _fail(spec, EXIT_BOOT, failure)
+        await server.start(
+            sockets, shared={lsn.sock for lsn in spec.listeners if not lsn.reserved_only}
+        )
     except OSError as exc:
         return _fail(spec, EXIT_BOOT, f"cannot start serving: {exc}")
     for signum in _ENDING:
@@ -424,8 +457,16 @@ async def _serve(
             if how == "drain"
             else min(ORPHAN_DRAIN, config.graceful_timeout)
         )
+        deadline = loop.time() + grace
         server.begin_drain()
-        if not await server.wait_drained(grace):
+        # HTTP requests finish within the whole grace; WebSockets, which may
+        # never end on their own, get --ws-shutdown-grace, then a close frame.
+        drained = await server.wait_drained(min(config.ws_shutdown_grace, grace))
+        if not drained:
+            worker.on_channel()  # read the master's "drain" message, sent before the TERM
+            server.close_sessions(worker.restart)
+            drained = await server.wait_drained(max(deadline - loop.time(), 0.0))
+        if not drained:
             log.warning("Worker %d: graceful timeout; closing remaining connections", spec.slot)
             server.abort()
     # The master folds this last count into its totals (metrics count every

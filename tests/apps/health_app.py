@@ -38,7 +38,10 @@ if _CRASH_FLAG and os.path.exists(_CRASH_FLAG):
 
 def _keep(mib: int) -> None:
     # b"x" * n writes every page, so the memory is resident (bytes(n) might not be).
-    _kept.extend(b"x" * MIB for _ in range(mib))
+    # One block, filled while this thread holds the GIL: the worker's memory
+    # check (on the loop thread) sees the size before or after, never halfway,
+    # so a 200 MiB step crosses the hard limit without tripping the soft one.
+    _kept.append(b"x" * (mib * MIB))
 
 
 def _chunks(count: int) -> Iterator[bytes]:

@@ -10,6 +10,7 @@ without wrk in tests/unit/test_benchmarks_parse.py.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,8 @@ def test_run_measures_prefork_and_writes_the_report(tmp_path: Path) -> None:
             run = server["runs"][scenario]
             assert run["requests"] > 0, run
             assert run["non_2xx"] == 0, run
+            assert len(run["per_worker"]) == 2, run
+            assert sum(run["per_worker"]) >= run["requests"], run
         assert len(server["memory_idle"]["worker_rss"]) == 2
         assert server["memory_load"]["master_rss"] > 0
         assert server["startup_s"] > 0
@@ -66,6 +69,7 @@ def test_run_measures_prefork_and_writes_the_report(tmp_path: Path) -> None:
     assert "### Plaintext, keep-alive — WSGI" in text
     assert "### JSON response — ASGI" in text
     assert "| **prefork** |" in text
+    assert re.search(r"\| \d+% / \d+% \|", text), text  # each worker's part of the requests
     assert "bare uvloop (ceiling)" in text
     assert "prefork master RSS ≤ 20 MiB" in text
 

@@ -139,10 +139,12 @@ def test_the_status_table_names_the_metric_and_explains_restarts() -> None:
     )
     lines = text.splitlines()
     table = lines.index(next(line for line in lines if line.startswith("SLOT")))
-    assert lines[table].split()[7] == "USS"
+    assert lines[table].split()[9] == "USS"
     assert lines[table + 1].split() == [
-        "0", "11", "1", "ready", "5s", "7", "0", "30.0M", "0.0", "3"
+        "0", "11", "1", "ready", "5s", "7", "0", "0", "0", "30.0M", "0.0", "3"
     ]  # fmt: skip
-    assert lines[table + 2].split() == ["1", "-", "-", "errored", "-", "-", "-", "-", "-", "5"]
+    assert lines[table + 2].split() == [
+        "1", "-", "-", "errored", "-", "-", "-", "-", "-", "-", "-", "5"
+    ]  # fmt: skip
     assert lines[table + 3] == "slot 0: 3 restarts (crash 1, memory 2), last: memory at 12:00:01"
     assert lines[table + 4] == "slot 1: 5 restarts (crash 5), last: crash at 12:00:01"

@@ -139,6 +139,7 @@ def test_status_table() -> None:
             "target": 1,
             "uptime": 61.0,
             "listeners": ["http://127.0.0.1:8000"],
+            "balance": "connections",
             "workers": [
                 {
                     "slot": 0,
@@ -148,6 +149,8 @@ def test_status_table() -> None:
                     "age": 5.0,
                     "requests": 7,
                     "inflight": 1,
+                    "connections": 4,
+                    "websockets": 2,
                     "rss": 3 * 2**20,
                     "cpu": 1.5,
                     "restarts": 0,
@@ -165,9 +168,13 @@ def test_status_table() -> None:
     assert lines[0] == "prefork 0.1.0 [shop]: master pid 10, running, up 61s"
     assert lines[1] == "app shop:app, generation 2, target 1 workers"
     assert lines[2] == "listening at http://127.0.0.1:8000"
-    assert lines[3].split() == [
-        "SLOT", "PID", "GEN", "STATE", "AGE", "REQUESTS", "INFLIGHT", "RSS", "CPU%", "RESTARTS"
+    assert lines[3] == "balancing: connections"
+    assert lines[4].split() == [
+        "SLOT", "PID", "GEN", "STATE", "AGE", "REQUESTS", "INFLIGHT", "CONNS", "WS", "RSS",
+        "CPU%", "RESTARTS",
     ]  # fmt: skip
-    assert lines[4].split() == ["0", "11", "2", "ready", "5s", "7", "1", "3.0M", "1.5", "0"]
-    assert "last reload: FAILED" in lines[5]
-    assert "boom" in lines[5]
+    assert lines[5].split() == [
+        "0", "11", "2", "ready", "5s", "7", "1", "4", "2", "3.0M", "1.5", "0"
+    ]  # fmt: skip
+    assert "last reload: FAILED" in lines[6]
+    assert "boom" in lines[6]

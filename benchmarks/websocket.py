@@ -1,0 +1,343 @@
+"""WebSocket benchmark: prefork against uvicorn and granian, in interleaved rounds.
+
+    python benchmarks/websocket.py [--rounds 3] [--seconds 5] [--connections 100]
+                                   [--idle 1000] [--servers prefork,uvicorn,granian]
+
+Each round starts every server in turn (same app, benchmarks.apps:asgi_websocket,
+2 workers, the peers' default WebSocket implementation) and measures:
+
+- echo: `--connections` connections each send a 64-byte text message and
+  wait for it to come back, for `--seconds`: round trips per second and the
+  round-trip latency (p50, p99);
+- broadcast: `--connections` members of /broadcast, 4 of them publishers
+  that send their next message when their previous one came back; every
+  member receives every message of its worker's room: deliveries per second;
+- memory per idle WebSocket: the workers' RSS with `--idle` open, idle
+  connections minus their RSS before, divided by `--idle`.
+
+Rounds interleave the servers so that load from other processes on the
+machine spreads over all of them; the report gives per-round numbers and
+the median of each ratio to prefork.  The client is a lean asyncio protocol
+on uvloop in this process (precomputed masked frames, no extension offered,
+so nobody compresses), so that the client costs the same for every server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import statistics
+import struct
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks.*` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil
+import uvloop
+
+from benchmarks.harness import (
+    HOST,
+    ROOT,
+    BenchError,
+    ServerSpec,
+    ensure_venv,
+    memory,
+    server_specs,
+    serving,
+    settle,
+    worker_processes,
+)
+
+APP: Final = "benchmarks.apps:asgi_websocket"
+RESULTS: Final = ROOT / "benchmarks" / "websocket-results.json"
+MESSAGE: Final = b"x" * 64
+PUBLISHERS: Final = 4
+_KEY: Final = base64.b64encode(b"prefork-bench-16").decode()
+
+
+def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A masked, final frame (payloads under 126 bytes); the all-zero mask keeps it as is."""
+    assert len(payload) < 126
+    return struct.pack("!BB", 0x80 | opcode, 0x80 | len(payload)) + b"\0\0\0\0" + payload
+
+
+class BenchClient(asyncio.Protocol):
+    """One connection: the handshake, then whole server frames reported to `on_frame`."""
+
+    def __init__(self, path: str, on_frame: Callable[[BenchClient, bytes], None]) -> None:
+        self.path = path
+        self.on_frame = on_frame
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sent_at = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(  # type: ignore[attr-defined]
+            f"GET {self.path} HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {_KEY}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data
+        if not self.upgraded.done():
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buffer
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self.upgraded.set_exception(BenchError(f"handshake refused: {buffer[:40]!r}"))
+                return
+            self.upgraded.set_result(None)
+            buffer = buffer[end + 4 :]
+        while len(buffer) >= 2:
+            size = buffer[1] & 0x7F
+            start = 2
+            if size == 126:
+                if len(buffer) < 4:
+                    break
+                (size,) = struct.unpack_from("!H", buffer, 2)
+                start = 4
+            if len(buffer) < start + size:
+                break
+            opcode = buffer[0] & 0x0F
+            payload = buffer[start : start + size]
+            buffer = buffer[start + size :]
+            if opcode == 0x9:  # a server ping: answer it as any client would
+                self.write(client_frame(payload, 0xA))
+            elif opcode in (0x1, 0x2):
+                self.on_frame(self, payload)
+        self.buffer = buffer
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+async def open_clients(
+    port: int, path: str, count: int, on_frame: Callable[[BenchClient, bytes], None]
+) -> list[BenchClient]:
+    loop = asyncio.get_running_loop()
+    clients: list[BenchClient] = []
+    for start in range(0, count, 100):  # in batches: below any accept backlog
+        batch = [
+            loop.create_connection(lambda: BenchClient(path, on_frame), HOST, port)
+            for _ in range(start, min(count, start + 100))
+        ]
+        for _, client in await asyncio.gather(*batch):
+            clients.append(client)
+    await asyncio.wait_for(asyncio.gather(*(c.upgraded for c in clients)), 60)
+    return clients
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds used so far by the server's workers (user + system)."""
+    total = 0.0
+    for proc in worker_processes(pid):
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def echo(port: int, connections: int, seconds: float) -> tuple[float, float, float, int]:
+    """(round trips per second, p50 ms, p99 ms, round trips)."""
+    frame = client_frame(MESSAGE)
+    samples: list[float] = []
+    running = True
+
+    def on_frame(client: BenchClient, payload: bytes) -> None:
+        now = time.perf_counter()
+        samples.append(now - client.sent_at)
+        if running:
+            client.sent_at = now
+            client.write(frame)
+
+    clients = await open_clients(port, "/echo", connections, on_frame)
+    began = time.perf_counter()
+    for client in clients:
+        client.sent_at = began
+        client.write(frame)
+    await asyncio.sleep(seconds)
+    running = False
+    elapsed = time.perf_counter() - began
+    count = len(samples)
+    for client in clients:
+        client.close()
+    samples.sort()
+    return count / elapsed, samples[count // 2] * 1000, samples[int(count * 0.99)] * 1000, count
+
+
+async def broadcast(port: int, connections: int, seconds: float) -> tuple[float, int]:
+    """(messages delivered per second over all members, messages delivered)."""
+    delivered = 0
+    running = True
+    frames = {i: client_frame(b"p%d:" % i + MESSAGE) for i in range(PUBLISHERS)}
+    publisher_of: dict[int, int] = {}
+
+    def on_frame(client: BenchClient, payload: bytes) -> None:
+        nonlocal delivered
+        delivered += 1
+        index = publisher_of.get(id(client))
+        if running and index is not None and payload.startswith(b"p%d:" % index):
+            client.write(frames[index])
+
+    clients = await open_clients(port, "/broadcast", connections, on_frame)
+    await asyncio.sleep(0.5)  # every member has joined its room
+    began = time.perf_counter()
+    for index, client in enumerate(clients[:PUBLISHERS]):
+        publisher_of[id(client)] = index
+        client.write(frames[index])
+    await asyncio.sleep(seconds)
+    running = False
+    rate = delivered / (time.perf_counter() - began)
+    for client in clients:
+        client.close()
+    return rate, delivered
+
+
+async def idle_bytes(port: int, pid: int, count: int) -> float:
+    """Worker RSS per idle WebSocket."""
+    before = sum(memory(pid).worker_rss)
+    answered = 0
+
+    def on_frame(client: BenchClient, payload: bytes) -> None:
+        nonlocal answered
+        answered += 1
+
+    clients = await open_clients(port, "/echo", count, on_frame)
+    for client in clients:  # one message each: every session has run its app once
+        client.write(client_frame(MESSAGE))
+    deadline = time.monotonic() + 30
+    while answered < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
+    after = sum(memory(pid).worker_rss)
+    for client in clients:
+        client.close()
+    return (after - before) / count
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    server: str
+    round: int
+    echo_rps: float
+    echo_p50_ms: float
+    echo_p99_ms: float
+    echo_cpu_us: float  # server CPU per round trip: steadier than rates on a busy machine
+    broadcast_rate: float
+    broadcast_cpu_us: float  # server CPU per delivered message
+    idle_bytes: float
+
+
+def measure(spec: ServerSpec, python: Path, log_dir: Path, args: argparse.Namespace) -> Sample:
+    with serving(spec, python, APP, log_dir) as running:
+        settle(running)
+
+        pid = running.proc.pid
+
+        async def run() -> Sample:
+            cpu = server_cpu(pid)
+            rps, p50, p99, trips = await echo(running.port, args.connections, args.seconds)
+            echo_cpu = (server_cpu(pid) - cpu) / trips * 1e6
+            cpu = server_cpu(pid)
+            rate, delivered = await broadcast(running.port, args.connections, args.seconds)
+            cast_cpu = (server_cpu(pid) - cpu) / delivered * 1e6
+            idle = await idle_bytes(running.port, pid, args.idle)
+            return Sample(spec.name, args.round, rps, p50, p99, echo_cpu, rate, cast_cpu, idle)
+
+        return uvloop.run(run())
+
+
+def report(samples: list[Sample], names: list[str]) -> str:
+    lines = [
+        "| round | server | echo round trips/s | p50 ms | p99 ms | server CPU per round trip "
+        "| broadcast deliveries/s | server CPU per delivery | RSS per idle WebSocket |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {s.round} | {s.server} | {s.echo_rps:,.0f} | {s.echo_p50_ms:.2f} | "
+        f"{s.echo_p99_ms:.2f} | {s.echo_cpu_us:.1f} µs | {s.broadcast_rate:,.0f} | "
+        f"{s.broadcast_cpu_us:.1f} µs | {s.idle_bytes / 1024:.1f} KiB |"
+        for s in samples
+    ]
+    prefork = {s.round: s for s in samples if s.server == "prefork"}
+    lines += [
+        "",
+        "prefork / peer, median of the rounds' ratios (rates: higher is better; CPU and "
+        "memory: lower is better):",
+        "",
+        "| peer | echo rate | echo CPU per trip | broadcast rate | broadcast CPU per delivery "
+        "| idle memory |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        if name == "prefork":
+            continue
+        peer = [s for s in samples if s.server == name and s.round in prefork]
+        if not peer:
+            continue
+
+        def ratio(field: str, peer: list[Sample] = peer) -> str:
+            ratios = [getattr(prefork[s.round], field) / getattr(s, field) for s in peer]
+            value = statistics.median(ratios)
+            return f"{value:.2f}x"
+
+        lines.append(
+            f"| {name} | {ratio('echo_rps')} | {ratio('echo_cpu_us')} | {ratio('broadcast_rate')} "
+            f"| {ratio('broadcast_cpu_us')} | {ratio('idle_bytes')} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--idle", type=int, default=1000)
+    parser.add_argument("--servers", default="prefork,uvicorn,granian")
+    args = parser.parse_args(argv)
+    try:
+        python = ensure_venv()
+        wanted = [w.strip() for w in args.servers.split(",") if w.strip()]
+        specs = [s for s in server_specs(python) if s.interface == "asgi" and s.name in wanted]
+        names = [s.name for s in specs]
+        samples: list[Sample] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for round_number in range(1, args.rounds + 1):
+                args.round = round_number
+                for spec in specs:
+                    sample = measure(spec, python, Path(tmp), args)
+                    print(sample, file=sys.stderr)
+                    samples.append(sample)
+    except BenchError as exc:
+        print(f"websocket benchmark: {exc}", file=sys.stderr)
+        return 1
+    RESULTS.write_text(json.dumps([asdict(s) for s in samples], indent=2) + "\n")
+    print(report(samples, names))
+    print(f"\n{os.cpu_count()} CPUs; results in {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
