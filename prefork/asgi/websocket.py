@@ -35,6 +35,7 @@ from prefork.errors import ProtocolError
 from prefork.http import response
 from prefork.http.connection import error_response
 from prefork.http.exchange import split_target
+from prefork.http.forwarded import with_host
 from prefork.http.response import InvalidResponseHeader
 from prefork.ws import handshake
 from prefork.ws.session import NORMAL, Closed, Limits, WebSocketSession
@@ -104,6 +105,7 @@ class ASGIWebSocket:
         "extensions",
         "headers",
         "phase",
+        "scheme",
         "session",
         "sockname",
         "start_time",
@@ -122,6 +124,15 @@ class ASGIWebSocket:
         self.state = state = conn.state
         self.client = conn.client
         self.sockname = conn.sockname
+        self.scheme = "wss" if state.config.certfile else "ws"
+        view = conn.forwarded_view(headers)
+        if view is not None:  # a trusted proxy's word, as for HTTP requests
+            if view.client is not None:
+                self.client = view.client
+            self.sockname = view.server
+            self.scheme = "wss" if view.scheme == "https" else "ws"
+            if view.host is not None:
+                headers = with_host(headers, view.host)
         self.target = target
         self.headers = headers
         self.session = WebSocketSession(state, limits, self._lost)
@@ -167,7 +178,7 @@ class ASGIWebSocket:
             "type": "websocket",
             "asgi": _ASGI,
             "http_version": "1.1",
-            "scheme": "wss" if state.config.certfile else "ws",
+            "scheme": self.scheme,
             "server": self.sockname,
             "client": self.client,
             "root_path": root_path,

@@ -351,11 +351,9 @@ class HttpConnection(asyncio.Protocol):
             raise ProtocolError(503, "server busy")
         counters.inflight += 1
         keep_alive = self.keep_alive and parser.should_keep_alive()
-        view = None
-        if self.forwarded and self._peer_is_proxy():
-            view = self._forwarded(headers)
-            if view is not None and view.host is not None:
-                headers = forwarded.with_host(headers, view.host)
+        view = self.forwarded_view(headers)
+        if view is not None and view.host is not None:
+            headers = forwarded.with_host(headers, view.host)
         if state.request_ids is not None and not (self.request_id and self._peer_is_proxy()):
             headers = state.request_ids.assign(headers, replace=self.request_id)
         exchange = state.exchange_class(self, method, url, version, headers, keep_alive)
@@ -386,6 +384,12 @@ class HttpConnection(asyncio.Protocol):
         if len(pipeline) > 1 and not self.reading_paused:
             self.reading_paused = True
             self.transport.pause_reading()
+
+    def forwarded_view(self, headers: list[tuple[bytes, bytes]]) -> forwarded.Forwarded | None:
+        """What a trusted proxy says about this request; None if nothing, or not trusted."""
+        if self.forwarded and self._peer_is_proxy():
+            return self._forwarded(headers)
+        return None
 
     def _peer_is_proxy(self) -> bool:
         trusted = self.trusted

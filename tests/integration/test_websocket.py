@@ -643,3 +643,16 @@ def test_a_client_that_ignores_the_close_does_not_hold_a_reload() -> None:
             assert read_close(sock) == 1012
             psutil.Process(old_worker).wait(timeout=15)
             assert time.monotonic() - started < 10  # the graceful timeout, not forever
+
+
+def test_a_trusted_proxys_forwarded_headers_reach_the_scope(server: Server) -> None:
+    # 127.0.0.1 is trusted by default: a TLS-terminating proxy's word holds.
+    headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+
+    async def go() -> str:
+        async with connect(ws_url(server, "/scope"), additional_headers=headers) as ws:
+            return str(await ws.recv())
+
+    text = run(go())
+    assert "('scheme', 'wss')" in text
+    assert "('client', ('203.0.113.7', 0))" in text, text
