@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from prefork.observe.jsonlog import JsonAccessFormatter
 
 from prefork.http.response import MONTHS
+from prefork.observe.clock import utc_offset
 
 __all__ = ["AccessEntry", "AccessLog", "AccessLogFormatter", "escape"]
 
@@ -129,12 +130,9 @@ class _ClfClock:
         second = int(wall)
         if second != self._second:
             tm = time.localtime(second)
-            offset = tm.tm_gmtoff // 60
-            sign = "-" if offset < 0 else "+"
-            hours, minutes = divmod(abs(offset), 60)
             self._text = (
                 f"[{tm.tm_mday:02d}/{MONTHS[tm.tm_mon - 1]}/{tm.tm_year:04d}:"
-                f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} {sign}{hours:02d}{minutes:02d}]"
+                f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} {utc_offset(tm)}]"
             )
             self._second = second
         return self._text

@@ -19,6 +19,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from prefork.observe.clock import utc_offset
+
 if TYPE_CHECKING:  # a type only: accesslog imports this module when JSON is on
     from prefork.observe.accesslog import AccessEntry
 
@@ -41,11 +43,8 @@ class _IsoClock:
         second = int(wall)
         if second != self._second:
             tm = time.localtime(second)
-            offset = tm.tm_gmtoff // 60
-            sign = "-" if offset < 0 else "+"
-            hours, minutes = divmod(abs(offset), 60)
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", tm)
-            self._suffix = f"{sign}{hours:02d}:{minutes:02d}"
+            self._suffix = utc_offset(tm, ":")
             self._second = second
         return f"{self._prefix}.{int((wall - second) * 1000):03d}{self._suffix}"
 
