@@ -224,3 +224,13 @@ class SharedServers(Serve):
         if key not in self._started:
             self._started[key] = super().__call__(app, *args)
         return self._started[key]
+
+
+def file_containing(path: Path, text: str, timeout: float = 15.0) -> str:
+    """`path`'s content once it contains `text`, or whatever it holds after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        content = path.read_text() if path.exists() else ""
+        if text in content or time.monotonic() > deadline:
+            return content
+        time.sleep(0.05)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 
 from prefork import logconfig
 from prefork.errors import ConfigError
-from tests.server import prefork_command, run_server
+from tests.server import file_containing, prefork_command, run_server
 
 APP = "tests.apps.json_logging:wsgi_app"  # logs a warning on "tests.app" per request
 
@@ -28,15 +27,6 @@ def dict_config(log_file: Path) -> dict[str, object]:
         "handlers": {"file": handler},
         "loggers": {"tests.app": {"handlers": ["file"], "level": "INFO"}},
     }
-
-
-def wait_for(path: Path, text: str, timeout: float = 15.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        content = path.read_text() if path.exists() else ""
-        if text in content or time.monotonic() > deadline:
-            return content
-        time.sleep(0.05)
 
 
 def toml_config(log_file: Path) -> str:
@@ -66,7 +56,7 @@ def test_the_apps_logger_follows_the_file(tmp_path: Path, kind: str) -> None:
         )
     with run_server(APP, "-w", "2", "--log-config", str(config_path)) as server:
         assert httpx.get(server.url + "/?from=test", timeout=10).status_code == 200
-        content = wait_for(log_file, "from=test")
+        content = file_containing(log_file, "from=test")
         # prefork's own logger was not disabled by the file.
         server.wait_for_log("Ready: 2 workers serving")
     assert 'CUSTOM tests.app WARNING app saw from=test "quoted"' in content

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.server import Serve, prefork_command, run_server
+from tests.server import Serve, file_containing, prefork_command, run_server
 
 APP = "tests.apps.printing:app"
 
@@ -27,28 +27,19 @@ def prefork_logs(name: str, *args: str, timeout: float = 30) -> str:
     return result.stdout
 
 
-def wait_for_text(path: Path, text: str, timeout: float = 15.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        content = path.read_text() if path.exists() else ""
-        if text in content or time.monotonic() > deadline:
-            return content
-        time.sleep(0.05)
-
-
 def test_each_stream_reaches_its_sink(tmp_path: Path) -> None:
     out, errors, access = tmp_path / "stdout", tmp_path / "error.log", tmp_path / "access"
     wrapper = ["sh", "-c", f'exec "$@" > {out}', "sh"]
     args = ["-w", "2", "--error-logfile", str(errors), "--access-logfile", "-"]
     with run_server(APP, *args, command_prefix=wrapper, wait_ready=False) as server:
-        assert "Ready:" in wait_for_text(errors, "Ready:"), server.log
-        port = int(wait_for_text(errors, "Listening").split("127.0.0.1:")[1].split()[0])
+        assert "Ready:" in file_containing(errors, "Ready:"), server.log
+        port = int(file_containing(errors, "Listening").split("127.0.0.1:")[1].split()[0])
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             assert client.get("/one").status_code == 200
             assert client.get("/fail").status_code == 500
-        assert "err: /one" in wait_for_text(errors, "err: /one")
-        assert "failure on purpose" in wait_for_text(errors, "failure on purpose")
-        assert "out: /one" in wait_for_text(out, "out: /one")
+        assert "err: /one" in file_containing(errors, "err: /one")
+        assert "failure on purpose" in file_containing(errors, "failure on purpose")
+        assert "out: /one" in file_containing(out, "out: /one")
     stdout = out.read_text()
     assert '"GET /one HTTP/1.1" 200' in stdout  # the access log, written by the worker itself
     assert "err: /one" not in stdout
