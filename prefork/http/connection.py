@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 LOGGER: Final = logging.getLogger("prefork.http")
 INF: Final = float("inf")
+# How long an idle TLS connection's close_notify gets to leave before the
+# connection is dropped; it is a few dozen bytes to a peer that is not reading.
+TLS_CLOSE_NOTIFY_GRACE: Final = 1.0
 
 # Pause reading once this much request body is buffered and unread by the app
 # (uvicorn and hypercorn use 64 KiB as well).
@@ -536,8 +539,24 @@ class HttpConnection(asyncio.Protocol):
             self.reject(ProtocolError(408, "timed out receiving the request headers"))
         elif self.pipeline and self.pipeline[0].status == 0 and self.current is not None:
             self.reject(ProtocolError(408, "timed out receiving the request body"))
+        elif self.pipeline:
+            self.close()  # a response already under way: the transport flushes it first
         else:
-            self.close()  # idle keep-alive connection, or a response already under way
+            self.close_idle()
+
+    def close_idle(self) -> None:
+        """Close a kept-alive connection that owes nothing.
+
+        Over TLS, closing sends close_notify and then waits for the client's
+        (uvloop gives it 30 s).  A pooled client does not read an idle
+        connection until its next request, so a draining worker would wait
+        that long for nothing: TLS 1.3 does not require the closer to wait
+        for the answering close_notify (RFC 8446 6.1), so the connection is
+        dropped once ours has had a moment to leave.
+        """
+        self.close()
+        if self.transport.get_extra_info("sslcontext") is not None:
+            self.state.loop.call_later(TLS_CLOSE_NOTIFY_GRACE, self.transport.abort)
 
     def write_timeout(self) -> None:
         LOGGER.info("Closing connection from %s: client stopped reading", self.client)

@@ -10,6 +10,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -158,6 +159,23 @@ def test_plain_tls_connection_details(certs: Certs) -> None:
             assert tls_sock.selected_alpn_protocol() == "http/1.1"
 
 
+def test_a_graceful_stop_does_not_wait_for_an_idle_clients_close_notify(certs: Certs) -> None:
+    # A pooled client keeps its connection and reads nothing until its next
+    # request, so it never answers the worker's close_notify.
+    with run_server(WSGI, *tls_args(certs, "--keep-alive", "1")) as server:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        context = client_context(certs, with_cert=False)
+        with raw, context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
+            tls_sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            assert tls_sock.recv(65536).startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            server.proc.send_signal(signal.SIGTERM)
+            server.proc.wait(40)
+            elapsed = time.monotonic() - started
+    # Keep-alive (1 s) and the close_notify grace (1 s), not the 30 s graceful timeout.
+    assert elapsed < 10, f"the stop took {elapsed:.1f} s"
+
+
 def test_encrypted_key_with_password(certs: Certs, tmp_path: Path) -> None:
     encrypted = tmp_path / "encrypted.key"
     subprocess.run(
@@ -167,7 +185,7 @@ def test_encrypted_key_with_password(certs: Certs, tmp_path: Path) -> None:
     )  # fmt: skip
     args = ("--certfile", str(certs.server_cert), "--keyfile", str(encrypted))
     client = httpx.Client(verify=client_context(certs, with_cert=False), timeout=10)
-    with client, run_server(WSGI, *args, env={"PREFORK_KEYFILE_PASSWORD": "s3cret"}) as server:
+    with run_server(WSGI, *args, env={"PREFORK_KEYFILE_PASSWORD": "s3cret"}) as server, client:
         assert client.get(server.url).status_code == 200
     result = run(WSGI, *args, "--keyfile-password", "wrong", "--check-config", cwd=ROOT)
     assert result.returncode == 2
