@@ -38,6 +38,7 @@ from prefork.http.exchange import split_target
 from prefork.http.forwarded import with_host
 from prefork.http.response import InvalidResponseHeader
 from prefork.ws import handshake
+from prefork.ws.outbox import Outbox
 from prefork.ws.session import NORMAL, Closed, Limits, WebSocketSession
 from prefork.ws.session import Phase as SessionPhase
 
@@ -76,11 +77,12 @@ def install(state: ServerState, config: Config) -> None:
         ping_timeout=config.ws_ping_timeout,
         send_timeout=state.send_timeout,
     )
-    state.upgrade = partial(upgrade, limits, config.ws_per_message_deflate)
+    state.upgrade = partial(upgrade, limits, Outbox(state.loop), config.ws_per_message_deflate)
 
 
 def upgrade(
     limits: Limits,
+    outbox: Outbox,
     deflate: bool,
     conn: HttpConnection,
     method: bytes,
@@ -90,7 +92,7 @@ def upgrade(
 ) -> Switch | None:
     if not handshake.asks_for_websocket(headers):
         return None  # h2c or another protocol: served as an ordinary request
-    websocket = ASGIWebSocket(conn, target, headers, limits)
+    websocket = ASGIWebSocket(conn, target, headers, limits, outbox)
     negotiated = handshake.negotiate(method, target, version, headers, deflate)
     return partial(websocket.start, negotiated)
 
@@ -120,6 +122,7 @@ class ASGIWebSocket:
         target: bytes,
         headers: list[tuple[bytes, bytes]],
         limits: Limits,
+        outbox: Outbox,
     ) -> None:
         self.state = state = conn.state
         self.client = conn.client
@@ -135,7 +138,7 @@ class ASGIWebSocket:
                 headers = with_host(headers, view.host)
         self.target = target
         self.headers = headers
-        self.session = WebSocketSession(state, limits, self._lost)
+        self.session = WebSocketSession(state, limits, outbox, self._lost)
         self.phase = Phase.CONNECTING
         self.connect_sent = False
         self.app_done = False

@@ -20,7 +20,9 @@ microseconds per frame, as much as everything else of an echo round trip.
 While nothing is half-parsed (its reader is empty, no fragmented message is
 under way) and no extension was negotiated, `_fast_frames` takes whole,
 final, masked text/binary frames within the size limit straight out of the
-received bytes, and `send` writes unfragmented frames itself.  Anything
+received bytes, and `send` builds unfragmented frames itself and queues
+those under 64 KiB for the end of the loop turn (outbox.py), so that the
+frames one connection gets in a turn leave in one write.  Anything
 else, from the first byte that does not fit on (a control frame, a
 fragment, a partial frame, invalid UTF-8, RSV bits), goes to websockets,
 which therefore sees every frame that needs a decision.
@@ -36,7 +38,8 @@ Flow control, both ways:
 - incoming messages wait in `inbox` for the adapter; past INBOX_HIGH bytes
   reading pauses until the adapter has taken them, so an app that does not
   receive holds at most one maximum-size message plus INBOX_HIGH;
-- `send_*` only queue into the transport; the adapter awaits `drain()`,
+- `send` only queues (into `pending` for at most a turn and PENDING_HIGH
+  bytes, then into the transport); the adapter awaits `drain()`,
   which waits while the transport is above its high-water mark, so a client
   that does not read stalls the app instead of growing the worker.  A client
   that reads nothing for --send-timeout is dropped.
@@ -57,6 +60,8 @@ from typing import TYPE_CHECKING, Final, NamedTuple, cast
 from websockets.extensions.base import Extension
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, Side, State
+
+from prefork.ws.outbox import PENDING_HIGH, Outbox
 
 try:
     from websockets.speedups import apply_mask
@@ -139,6 +144,9 @@ class WebSocketSession(asyncio.Protocol):
         "limits",
         "next_ping",
         "on_lost",
+        "outbox",
+        "pending",
+        "pending_bytes",
         "phase",
         "ping_deadline",
         "ping_payload",
@@ -151,9 +159,18 @@ class WebSocketSession(asyncio.Protocol):
         "write_waiters",
     )
 
-    def __init__(self, server: ServerState, limits: Limits, on_lost: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        server: ServerState,
+        limits: Limits,
+        outbox: Outbox,
+        on_lost: Callable[[], None],
+    ) -> None:
         self.server = server
         self.limits = limits
+        self.outbox = outbox
+        self.pending: list[bytes] | None = None  # frames queued this turn (outbox.py)
+        self.pending_bytes = 0
         self.on_lost = on_lost  # the adapter's: the transport is gone
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by attach
         self.phase = Phase.CONNECTING
@@ -339,6 +356,7 @@ class WebSocketSession(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.phase = Phase.CLOSED
+        self.pending = None
         self._set_closed(ABNORMAL, "")
         self.server.release(self)
         self._wake_writers()
@@ -384,21 +402,39 @@ class WebSocketSession(asyncio.Protocol):
                 data, first = message, 0x82
             size = len(data)
             if size < 126:
-                head = bytes((first, size))
+                frame = bytes((first, size)) + data
             elif size < 65536:
-                head = struct.pack("!BBH", first, 126, size)
+                frame = struct.pack("!BBH", first, 126, size) + data
             else:
+                self.write_pending()
                 head = struct.pack("!BBQ", first, 127, size)
-            if size < 65536:
-                self.transport.write(head + data)
-            else:
                 self.transport.writelines((head, data))  # no copy of a large payload
+                return
+            pending = self.pending
+            if pending is None:
+                self.pending = [frame]
+                self.pending_bytes = len(frame)
+                self.outbox.add(self)
+            else:
+                pending.append(frame)
+                self.pending_bytes += len(frame)
+                if self.pending_bytes > PENDING_HIGH:
+                    self.write_pending()
             return
         if isinstance(message, str):
             protocol.send_text(message.encode())
         else:
             protocol.send_binary(message)
         self._flush()
+
+    def write_pending(self) -> None:
+        """Write the frames queued this turn, in one piece."""
+        pending = self.pending
+        if pending is None:
+            return
+        self.pending = None
+        if not self.transport.is_closing():
+            self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     @property
     def writing_paused(self) -> bool:
@@ -480,7 +516,10 @@ class WebSocketSession(asyncio.Protocol):
         protocol = self.protocol
         if protocol is None:
             return
-        for data in protocol.data_to_send():
+        outgoing = protocol.data_to_send()
+        if outgoing and self.pending is not None:
+            self.write_pending()  # what the app sent first leaves first
+        for data in outgoing:
             if data:
                 self.transport.write(data)
             else:

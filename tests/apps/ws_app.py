@@ -141,6 +141,28 @@ async def flood(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
         SENT[0] = sent
 
 
+async def flood_small(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+    """Sends 100-byte messages forever, awaiting nothing else: it must stall all the same."""
+    await receive()
+    await send({"type": "websocket.accept"})
+    chunk = b"x" * 100
+    while True:
+        await send({"type": "websocket.send", "bytes": chunk})
+
+
+async def burst(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+    """Numbered messages in one turn, some large, then a close: all arrive, in order."""
+    await receive()
+    await send({"type": "websocket.accept"})
+    for number in range(BURST):
+        text = str(number)
+        await send(
+            {"type": "websocket.send", "text": text + "." * (70000 if number % 97 == 0 else 0)}
+        )
+    await send({"type": "websocket.close", "code": 4002})
+
+
+BURST = 2000
 DISCONNECTS: list[dict[str, Any]] = []
 SENT = [0]
 
@@ -157,4 +179,6 @@ ROUTES = {
     "/late-accept": late_accept,
     "/hold": hold,
     "/flood": flood,
+    "/flood-small": flood_small,
+    "/burst": burst,
 }
