@@ -22,7 +22,7 @@ from tests.server import Server, run_server
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    with run_server(APP, "-w", "1") as srv:
+    with run_server(APP, "-w", "1", "--graceful-timeout", "1") as srv:
         yield srv
 
 
