@@ -3,7 +3,7 @@
     python -m prefork._docgen           rewrite both files
     python -m prefork._docgen --check   exit 1 if either is out of date
 
-The settings table (config.py), the command line (cli.py), the control client
+The settings table (config.py), the command line (arguments.py), the control client
 and the error tree (errors.py) are the sources; tests/unit/test_docs.py fails when
 the committed files differ from what this module renders, so the docs cannot
 drift from the code.
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from prefork import cli, compat, config, errors
+from prefork import arguments, compat, config, errors
 
 DOCS: Final = Path(__file__).resolve().parent.parent / "docs"
 GENERATED: Final = (
@@ -193,8 +193,8 @@ def render_settings() -> str:
 
 
 def _epilog_sections() -> Iterator[tuple[str, str]]:
-    """(title, body) for each `title:` block of cli.EPILOG."""
-    for block in re.split(r"\n(?=\S)", cli.EPILOG.strip()):
+    """(title, body) for each `title:` block of arguments.EPILOG."""
+    for block in re.split(r"\n(?=\S)", arguments.EPILOG.strip()):
         title, _, body = block.partition("\n")
         yield title.rstrip(":"), inspect.cleandoc("\n" + body)
 
@@ -243,14 +243,16 @@ def render_cli() -> str:
     out = [
         "# Command line",
         "",
-        GENERATED.format(source="prefork/cli.py, prefork/control/client.py and prefork/errors.py"),
+        GENERATED.format(
+            source="prefork/arguments.py, prefork/control/client.py and prefork/errors.py"
+        ),
         "",
         "```",
         "prefork APP [options]          serve APP",
         "prefork COMMAND [options]      control a running master: " + ", ".join(client.COMMANDS),
         "```",
         "",
-        cli.DESCRIPTION.strip(),
+        arguments.DESCRIPTION.strip(),
         "",
         "## Serve options",
         "",
@@ -259,7 +261,7 @@ def render_cli() -> str:
         "",
         "| option | meaning |",
         "|---|---|",
-        *_option_rows(cli.build_parser(), settings=True),
+        *_option_rows(arguments.build_parser(), settings=True),
     ]
     out += ["", *_foreign_flag_section()]
     out += ["", "## Control commands", "", "```", *_usage_lines(client.__doc__), "```", ""]

@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from prefork import cli, config
+from prefork import arguments, config
 from prefork.config import Config
 from prefork.errors import EXIT_OK, ConfigError, PreforkError
 from prefork.sockets import parse_address
@@ -91,7 +91,7 @@ RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli.build_parser()
+    parser = arguments.build_parser()
     parser.prog = "prefork systemd-unit"
     group = parser.add_argument_group("systemd-unit")
     group.add_argument(
@@ -337,7 +337,7 @@ def install(units: Mapping[str, str], root: str | None) -> list[str]:
 
 def main(argv: Sequence[str]) -> int:
     parser = build_parser()
-    cli_values, namespace = cli.parse_serve_args(argv, parser)
+    cli_values, namespace = arguments.parse_serve_args(argv, parser)
     options = vars(namespace)
     if options.get("unit_root") and not options.get("unit_install"):
         parser.error("--root only applies to --install")

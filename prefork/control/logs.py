@@ -16,7 +16,8 @@ from typing import Any, Final
 
 from prefork.errors import ControlError
 
-# client.request, bound to the master's socket (passed in: the client imports this module).
+# client.request, bound to the master's socket (passed in: the client imports this
+# module and top.py).
 Fetch = Callable[[dict[str, Any]], dict[str, Any]]
 
 FOLLOW_INTERVAL: Final = 0.5

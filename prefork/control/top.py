@@ -22,7 +22,8 @@ import tty
 from collections.abc import Iterator
 from typing import Final
 
-from prefork.control.client import format_status, request
+from prefork.control.display import format_status
+from prefork.control.logs import Fetch, format_entry
 
 # ANSI: cursor home, then clear to the end of the screen (no flicker, unlike a full clear).
 REDRAW: Final = "\x1b[H\x1b[J"
@@ -79,9 +80,7 @@ def _wait_for_keys(fd: int | None, interval: float) -> bytes:
     return os.read(fd, 64) if ready else b""
 
 
-def _log_pane(path: str, private: bool, worker: int | None, rows: int) -> list[str]:
-    from prefork.control.logs import format_entry
-
+def _log_pane(fetch: Fetch, worker: int | None, rows: int) -> list[str]:
     shown = "all sources" if worker is None else f"worker {worker}"
     title = f"--- log: {shown} (0-9: one worker, a: all) ---"
     if rows < 2:
@@ -89,17 +88,20 @@ def _log_pane(path: str, private: bool, worker: int | None, rows: int) -> list[s
     message: dict[str, object] = {"cmd": "logs", "lines": rows - 1}
     if worker is not None:
         message["worker"] = worker
-    entries = request(path, message, private=private).get("entries", [])
+    entries = fetch(message).get("entries", [])
     return [title, *(format_entry(entry) for entry in entries)]
 
 
-def top(path: str, interval: float, *, private: bool) -> int:
-    """Redraw the status and the log every `interval` seconds until `q` or Ctrl-C."""
+def top(fetch: Fetch, path: str, interval: float) -> int:
+    """Redraw the status and the log every `interval` seconds until `q` or Ctrl-C.
+
+    `fetch` sends one request to the master at `path` (client.request, bound).
+    """
     worker: int | None = None
     try:
         with _keys() as fd:
             while True:
-                status = request(path, {"cmd": "status"}, private=private)
+                status = fetch({"cmd": "status"})
                 stamp = time.strftime("%H:%M:%S")
                 lines = [
                     f"prefork top - {stamp} - {path} - q quits",
@@ -109,7 +111,7 @@ def top(path: str, interval: float, *, private: bool) -> int:
                 ]
                 size = _terminal_size()
                 rows = LOG_LINES_PIPED + 1 if size is None else size.lines - 1 - len(lines)
-                lines += _log_pane(path, private, worker, rows)
+                lines += _log_pane(fetch, worker, rows)
                 sys.stdout.write(REDRAW + "\n".join(fit(lines, size)) + "\n")
                 sys.stdout.flush()
                 keys = _wait_for_keys(fd, interval)

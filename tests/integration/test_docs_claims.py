@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from prefork.cli import build_parser
+from prefork.arguments import build_parser
 from tests.server import ROOT, control
 
 README = (ROOT / "README.md").read_text()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from prefork import _docgen, cli, config, errors
+from prefork import _docgen, arguments, config, errors
 from prefork.observe import accesslog
 from tests.server import ROOT
 
@@ -37,7 +37,7 @@ def test_every_setting_is_in_settings_md() -> None:
 
 def test_every_flag_and_exit_status_is_in_cli_md() -> None:
     text = (DOCS / "cli.md").read_text()
-    for action in cli.build_parser()._actions:
+    for action in arguments.build_parser()._actions:
         for flag in action.option_strings:
             assert re.search(rf"`{re.escape(flag)}[` ]", text), flag
     for name, status in vars(errors).items():

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from prefork.control.client import format_status
+from prefork.control.display import format_status
 from prefork.master import slots
 from prefork.worker import memory
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from prefork.channel import Channel
-from prefork.control.client import format_status
+from prefork.control.display import format_status
 from prefork.master import health, slots
 from prefork.master.reload import replacement_queue
 from prefork.master.workers import TRANSITIONS, IllegalTransition, WorkerHandle, WorkerState
