@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from prefork import arguments, compat, config, errors
+from prefork.cpus import WorkerCount
 
 DOCS: Final = Path(__file__).resolve().parent.parent / "docs"
 GENERATED: Final = (
@@ -38,7 +39,7 @@ TYPES: Final[dict[Callable[[Any], Any], str]] = {
     config.parse_positive: "integer >= 1",
     config.parse_seconds: "seconds (a number >= 0)",
     config.parse_size: "size in bytes, with an optional K, M or G suffix (powers of 1024)",
-    config.parse_workers: "a count, `max`, or -N (max minus N)",
+    WorkerCount.parse: "a count, `max`, or -N (max minus N)",
     config.parse_umask: "octal mode (`022`, `0o022`)",
     config.parse_binds: "one or more addresses (a TOML array; commas in the environment)",
     config.parse_ip_list: "addresses, comma-separated (or a TOML array); `*` for any",
@@ -94,7 +95,7 @@ def type_of(meta: config.SettingMeta) -> str:
 def default_of(f: dataclasses.Field[Any]) -> str:
     value: Any = f.default
     if f.name == "workers":
-        return f"{_code(value)}, or `$WEB_CONCURRENCY` when set"
+        return f"{_code(str(value))}, or `$WEB_CONCURRENCY` when set"
     if value is None:
         return "unset"
     if f.name == "umask":

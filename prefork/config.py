@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from prefork.cpus import WorkerCount
 from prefork.errors import ConfigError
 
 Parser = Callable[[Any], Any]
@@ -169,14 +170,6 @@ def parse_size(value: Any) -> int:
     if number < 0:
         raise ValueError("expected a size >= 0")
     return number * _SIZE_UNITS[unit]
-
-
-def parse_workers(value: Any) -> str:
-    """`max`, a positive count, or -N (max minus N, PM2's convention)."""
-    text = str(value).strip().lower()
-    if text == "max" or (re.fullmatch(r"-?\d+", text) and int(text) != 0):
-        return text
-    raise ValueError("expected a positive integer, 'max', or -N for max minus N")
 
 
 def parse_umask(value: Any) -> int:
@@ -645,11 +638,11 @@ class Config:
     )
 
     # -- workers -------------------------------------------------------------
-    workers: str = setting(
-        "1",
+    workers: WorkerCount = setting(  # noqa: RUF009 - WorkerCount is frozen
+        WorkerCount(1),
         "-w",
         "--workers",
-        parse=parse_workers,
+        parse=WorkerCount.parse,
         section="Workers",
         metavar="N",
         doc="Number of worker processes: a count, `max` (the CPUs this process may use, "
@@ -1283,6 +1276,8 @@ def as_toml(config: Config) -> str:
             lines.append(f"# {f.name} = (set, not shown)")
         elif f.name == "umask":
             lines.append(f"{f.name} = 0o{value:03o}")
+        elif f.name == "workers":
+            lines.append(f"{f.name} = {toml_value(str(value))}")
         else:
             lines.append(f"{f.name} = {toml_value(value)}")
     return "\n".join(lines) + "\n"

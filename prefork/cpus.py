@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 CGROUP_ROOT: Final = Path("/sys/fs/cgroup")
 
@@ -93,15 +95,40 @@ def max_workers(cpu_max_path: Path | None = None) -> tuple[int, str]:
     return cpus, f"{cpus} usable CPU{'s' if cpus != 1 else ''}"
 
 
-def resolve_workers(spec: str, cpu_max_path: Path | None = None) -> tuple[int, str]:
-    """The worker count for a `--workers` value, and how it was resolved."""
-    text = spec.strip().lower()
-    if text == "max":
-        count, how = max_workers(cpu_max_path)
-        return count, f"max: {how}"
-    number = int(text)
-    if number > 0:
-        return number, "configured"
-    available, how = max_workers(cpu_max_path)
-    count = max(1, available + number)
-    return count, f"max{number}: {how}, minus {-number}, at least 1"
+@dataclass(frozen=True, slots=True)
+class WorkerCount:
+    """A `--workers` value, parsed once (config.py) and resolved on this machine.
+
+    `fixed` workers, or (`fixed` None) the usable CPUs minus `fewer`, at least
+    one: `max` is `fewer` 0, `-2` is `fewer` 2 (PM2's convention).  Compared
+    by value, so a reload can tell whether the setting changed.
+    """
+
+    fixed: int | None
+    fewer: int = 0
+
+    @classmethod
+    def parse(cls, value: Any) -> WorkerCount:
+        text = str(value).strip().lower()
+        if text == "max":
+            return cls(None)
+        if re.fullmatch(r"-?\d+", text) and int(text) != 0:
+            number = int(text)
+            return cls(number) if number > 0 else cls(None, -number)
+        raise ValueError("expected a positive integer, 'max', or -N for max minus N")
+
+    def __str__(self) -> str:
+        """As written on the command line: `4`, `max`, `-2`."""
+        if self.fixed is not None:
+            return str(self.fixed)
+        return f"-{self.fewer}" if self.fewer else "max"
+
+    def resolve(self, cpu_max_path: Path | None = None) -> tuple[int, str]:
+        """The number of workers, and how it was arrived at (for the log)."""
+        if self.fixed is not None:
+            return self.fixed, "configured"
+        available, how = max_workers(cpu_max_path)
+        if not self.fewer:
+            return available, f"max: {how}"
+        count = max(1, available - self.fewer)
+        return count, f"max-{self.fewer}: {how}, minus {self.fewer}, at least 1"

@@ -59,7 +59,6 @@ from prefork.channel import Channel, Message
 from prefork.config import Config
 from prefork.control import default_path
 from prefork.control.server import ControlServer, ControlSocketInUse
-from prefork.cpus import resolve_workers
 from prefork.envfile import EnvFile
 from prefork.errors import (
     EXIT_BOOT,
@@ -198,7 +197,7 @@ class Arbiter:
         old_master = os.environ.pop(OLD_MASTER_ENV, "")
         if old_master.isdigit() and int(old_master) == os.getppid():
             self.old_master = int(old_master)
-        self.target, how = resolve_workers(config.workers)
+        self.target, how = config.workers.resolve()
         self.env_file.load(config.env_file)  # before --preload imports the app
         self.tls = tls.server_context(config)
         if config.preload:
@@ -971,7 +970,7 @@ class Arbiter:
         try:
             new_config = config_mod.load(self.cli_values)
             preflight.check(new_config, listeners=False)  # --bind changes are ignored
-            configured, how = resolve_workers(new_config.workers)
+            configured, how = new_config.workers.resolve()
             # New workers inherit the environment at fork: apply the file now.
             self.env_file.load(new_config.env_file)
             new_tls = tls.server_context(new_config)

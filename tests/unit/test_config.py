@@ -17,6 +17,7 @@ import pytest
 
 from prefork import config
 from prefork.config import Config, load
+from prefork.cpus import WorkerCount
 from prefork.errors import ConfigError
 
 APP = {"app": "app:application"}
@@ -43,7 +44,7 @@ def test_defaults(tmp_path: Path) -> None:
     loaded = load_in(tmp_path)
     expected = Config(app="app:application")
     assert loaded == expected
-    assert loaded.workers == "1"
+    assert loaded.workers == WorkerCount(1)
     assert loaded.bind == ("127.0.0.1:8000",)
     assert loaded.config is None
 
@@ -72,24 +73,26 @@ def test_precedence(tmp_path: Path, present: tuple[str, ...]) -> None:
 def test_sources_merge_per_setting(tmp_path: Path) -> None:
     write(tmp_path / "prefork.toml", 'workers = 3\ntimeout = 11\nname = "from-file"\n')
     loaded = load_in(tmp_path, {"name": "from-cli"}, PREFORK_TIMEOUT="22")
-    assert (loaded.workers, loaded.timeout, loaded.name) == ("3", 22.0, "from-cli")
+    assert (loaded.workers, loaded.timeout, loaded.name) == (WorkerCount(3), 22.0, "from-cli")
 
 
 # -- WEB_CONCURRENCY replaces the default of workers, nothing more ----------------
 
 
 def test_web_concurrency_is_the_default_for_workers(tmp_path: Path) -> None:
-    assert load_in(tmp_path, WEB_CONCURRENCY="6").workers == "6"
+    assert load_in(tmp_path, WEB_CONCURRENCY="6").workers == WorkerCount(6)
 
 
 def test_file_beats_web_concurrency(tmp_path: Path) -> None:
     write(tmp_path / "prefork.toml", "workers = 2\n")
-    assert load_in(tmp_path, WEB_CONCURRENCY="6").workers == "2"
+    assert load_in(tmp_path, WEB_CONCURRENCY="6").workers == WorkerCount(2)
 
 
 def test_env_and_cli_beat_web_concurrency(tmp_path: Path) -> None:
-    assert load_in(tmp_path, WEB_CONCURRENCY="6", PREFORK_WORKERS="3").workers == "3"
-    assert load_in(tmp_path, {"workers": "4"}, WEB_CONCURRENCY="6").workers == "4"
+    assert load_in(tmp_path, WEB_CONCURRENCY="6", PREFORK_WORKERS="3").workers == WorkerCount(3)
+    assert load_in(
+        tmp_path, {"workers": WorkerCount(4)}, WEB_CONCURRENCY="6"
+    ).workers == WorkerCount(4)
 
 
 def test_bad_web_concurrency_is_named(tmp_path: Path) -> None:
@@ -242,10 +245,10 @@ def test_cross_setting_checks(tmp_path: Path) -> None:
         (config.parse_umask, "0x1f", 0x1F),
         (config.parse_umask, "0", 0),
         (config.parse_umask, 0o077, 0o077),
-        (config.parse_workers, "max", "max"),
-        (config.parse_workers, "MAX", "max"),
-        (config.parse_workers, "-1", "-1"),
-        (config.parse_workers, 8, "8"),
+        (WorkerCount.parse, "max", WorkerCount(None)),
+        (WorkerCount.parse, "MAX", WorkerCount(None)),
+        (WorkerCount.parse, "-1", WorkerCount(None, 1)),
+        (WorkerCount.parse, 8, WorkerCount(8)),
         (config.parse_bool, "yes", True),
         (config.parse_bool, "Off", False),
         (config.parse_bool, True, True),
@@ -270,9 +273,9 @@ def test_parser_accepts(parse: config.Parser, raw: object, expected: object) -> 
         (config.parse_size, True),
         (config.parse_umask, "0o1000"),
         (config.parse_umask, "rwx"),
-        (config.parse_workers, "0"),
-        (config.parse_workers, "-0"),
-        (config.parse_workers, "four"),
+        (WorkerCount.parse, "0"),
+        (WorkerCount.parse, "-0"),
+        (WorkerCount.parse, "four"),
         (config.parse_bool, 1),
         (config.parse_seconds, "inf"),
         (config.parse_seconds, False),
@@ -314,7 +317,7 @@ def test_print_config_round_trips(tmp_path: Path) -> None:
     original = dataclasses.replace(
         Config(app="pkg.mod:make()"),
         bind=("127.0.0.1:0", "unix:/tmp/x y.sock"),
-        workers="max",
+        workers=WorkerCount(None),
         timeout=2.5,
         umask=0o027,
         max_memory=512 * 1024**2,

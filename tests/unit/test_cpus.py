@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from prefork.cpus import affinity_cpus, parse_cpu_max, resolve_workers
+from prefork.cpus import WorkerCount, affinity_cpus, parse_cpu_max
 
 APP = "tests.apps.proc_app:wsgi"
 
@@ -35,7 +35,7 @@ def test_parse_cpu_max(text: str, expected: int | None) -> None:
 def test_max_is_affinity_without_quota(tmp_path: Path) -> None:
     cpu_max = tmp_path / "cpu.max"
     cpu_max.write_text("max 100000\n")
-    count, how = resolve_workers("max", cpu_max)
+    count, how = WorkerCount.parse("max").resolve(cpu_max)
     assert count == len(os.sched_getaffinity(0))
     assert how.startswith("max: ")
 
@@ -43,23 +43,23 @@ def test_max_is_affinity_without_quota(tmp_path: Path) -> None:
 def test_quota_caps_max(tmp_path: Path) -> None:
     cpu_max = tmp_path / "cpu.max"
     cpu_max.write_text("100000 100000\n")
-    count, how = resolve_workers("max", cpu_max)
+    count, how = WorkerCount.parse("max").resolve(cpu_max)
     assert count == 1
     if affinity_cpus() > 1:
         assert "cgroup cpu quota" in how
 
 
 def test_missing_quota_file_means_no_quota(tmp_path: Path) -> None:
-    assert resolve_workers("max", tmp_path / "absent")[0] == affinity_cpus()
+    assert WorkerCount.parse("max").resolve(tmp_path / "absent")[0] == affinity_cpus()
 
 
 def test_minus_n_is_max_minus_n_at_least_one(tmp_path: Path) -> None:
     cpu_max = tmp_path / "cpu.max"
     cpu_max.write_text("max 100000\n")
     cpus = affinity_cpus()
-    assert resolve_workers("-1", cpu_max)[0] == max(1, cpus - 1)
-    assert resolve_workers("-1000", cpu_max)[0] == 1
+    assert WorkerCount.parse("-1").resolve(cpu_max)[0] == max(1, cpus - 1)
+    assert WorkerCount.parse("-1000").resolve(cpu_max)[0] == 1
 
 
 def test_plain_count() -> None:
-    assert resolve_workers("3") == (3, "configured")
+    assert WorkerCount.parse("3").resolve() == (3, "configured")

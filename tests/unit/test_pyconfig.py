@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from prefork import config
+from prefork.cpus import WorkerCount
 from prefork.errors import ConfigError
 
 
@@ -50,7 +51,7 @@ def test_gunicorn_names_map_to_prefork_settings(tmp_path: Path) -> None:
         """,
     )
     assert settings.bind == ("0.0.0.0:8000", "unix:/run/app.sock")
-    assert settings.workers == "4"
+    assert settings.workers == WorkerCount(4)
     assert settings.interface == "asgi"
     assert settings.limit_concurrency == 500
     assert settings.keep_alive == 10.0
