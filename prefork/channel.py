@@ -7,35 +7,99 @@ gone.  Both ends are non-blocking: a message that cannot be sent now is
 dropped (only heartbeats could pile up, and a newer one follows each
 second), so neither process can ever block on the other.
 
-Worker -> master messages (`t` is the type):
+Worker -> master messages, in the order a worker sends them (`WorkerMessage`):
 
-    {"t": "booted", "interface": "wsgi"|"asgi", "declared": ..., "detected": bool}
-    {"t": "ready"}
-    {"t": "hb", "requests": n, "inflight": n, "connections": n, "websockets": n,
-     "rejected": n, "rss": bytes}
-    {"t": "failed", "status": 3|4, "error": "one line"}   (then the worker exits)
-    {"t": "retire", "reason": "max-requests"|"memory", "detail": "one line", "now": bool}
-        (it stopped taking new work; `now`: it is draining already, replace it
-        without waiting for a replacement to be ready)
+    Booted     the app is imported: its interface, declared or detected
+    Ready      it accepts connections
+    Heartbeat  once a second: its `Counters` (and metrics with --metrics-bind)
+    Failed     it could not boot (status 3 or 4, one line, the traceback); it exits
+    Retire     it stopped taking new work (--max-requests, --max-memory); `now`:
+               it is draining already, replace it without waiting for a
+               replacement to be ready
 
 The master talks to workers with signals (TERM drain, QUIT/INT now, USR1
-reopen logs) and one message, sent just before a TERM:
+reopen logs) and one message, `Drain`, sent just before a TERM (`restart`:
+the master keeps serving, e.g. a reload).
 
-    {"t": "drain", "restart": bool}   (true: the master keeps serving, e.g. a reload)
+Master and worker are always the same version of prefork, so the wire
+format is internal: the JSON of these TypedDicts, no more.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-from typing import Any, Final
+from typing import Any, Final, Literal, NotRequired, TypedDict, cast
 
 MAX_MESSAGE: Final = 65536
 
-Message = dict[str, Any]
+
+class Counters(TypedDict):
+    """A worker's counters as of its last heartbeat."""
+
+    requests: int
+    inflight: int
+    connections: int
+    websockets: int
+    rejected: int
+    rss: int  # bytes
+
+
+CounterName = Literal["requests", "inflight", "connections", "websockets", "rejected", "rss"]
+
+
+def no_counters() -> Counters:
+    """Before a worker's first heartbeat."""
+    return Counters(requests=0, inflight=0, connections=0, websockets=0, rejected=0, rss=0)
+
+
+class Booted(TypedDict):
+    type: Literal["booted"]
+    interface: str  # "wsgi" or "asgi"
+    declared: str  # the interface as configured or detected (asgi2, asgi3, wsgi)
+    detected: bool
+
+
+class Ready(TypedDict):
+    type: Literal["ready"]
+
+
+class Heartbeat(TypedDict):
+    type: Literal["heartbeat"]
+    counters: Counters
+    metrics: NotRequired[dict[str, Any]]  # observe/metrics.py's snapshot
+
+
+class Failed(TypedDict):
+    type: Literal["failed"]
+    status: int  # the exit status that follows: EXIT_BOOT or EXIT_IMPORT
+    error: str  # one line
+    traceback: str  # the user's traceback behind it, or ""
+
+
+RetireReason = Literal["max-requests", "memory"]
+
+
+class Retire(TypedDict):
+    type: Literal["retire"]
+    reason: RetireReason
+    detail: str  # one line for the log
+    now: bool
+
+
+class Drain(TypedDict):
+    type: Literal["drain"]
+    restart: bool
+
+
+WorkerMessage = Booted | Ready | Heartbeat | Failed | Retire
+Message = WorkerMessage | Drain
+_TYPES: Final = frozenset({"booted", "ready", "heartbeat", "failed", "retire", "drain"})
 
 
 class Channel:
+    """One end of a worker's channel: non-blocking sends, every waiting message per read."""
+
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         sock.setblocking(False)
@@ -54,6 +118,7 @@ class Channel:
         return self.sock.fileno() < 0
 
     def send(self, message: Message) -> bool:
+        """Send one message now, or drop it (False) if it cannot go without blocking."""
         data = json.dumps(message, separators=(",", ":")).encode()
         try:
             self.sock.send(data)
@@ -77,8 +142,9 @@ class Channel:
                 message = json.loads(data)
             except ValueError:
                 continue  # a peer bug must not take the master down
-            if isinstance(message, dict):
-                messages.append(message)
+            if isinstance(message, dict) and message.get("type") in _TYPES:
+                # The peer is this same prefork (see the module docstring).
+                messages.append(cast("Message", message))
 
     def close(self) -> None:
         self.sock.close()

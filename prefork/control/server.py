@@ -22,10 +22,11 @@ import socket
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from prefork import logs
 from prefork.control import check_directory, peer_credentials, trusted_uid
+from prefork.control.protocol import Answer, Response
 from prefork.errors import ControlError
 
 log = logs.LOGGER
@@ -33,8 +34,9 @@ log = logs.LOGGER
 MAX_REQUEST: Final = 65536
 SEND_TIMEOUT: Final = 1.0
 
-Reply = Callable[[dict[str, Any]], None]
-Handler = Callable[[dict[str, Any], Reply], None]
+Reply = Callable[[Response], None]
+# Gets each decoded request object (not yet checked: protocol.parse_request).
+Handler = Callable[[dict[str, object], Reply], None]
 
 
 class ControlSocketInUse(ControlError):
@@ -127,7 +129,7 @@ class ControlServer:
         buffer += data
         if b"\n" not in buffer:
             if len(buffer) > MAX_REQUEST:
-                self._reply(client, {"ok": False, "error": "request too large"})
+                self._reply(client, Answer(ok=False, error="request too large"))
             return
         line = bytes(buffer.split(b"\n", 1)[0])
         self.clients[client] = None
@@ -136,15 +138,15 @@ class ControlServer:
             if not isinstance(request, dict):
                 raise ValueError("not an object")  # noqa: TRY004 - protocol error, not a type bug
         except ValueError:
-            self._reply(client, {"ok": False, "error": "bad request: expected one JSON object"})
+            self._reply(client, Answer(ok=False, error="bad request: expected one JSON object"))
             return
         try:
             self.handler(request, lambda response: self._reply(client, response))
         except Exception as exc:  # a bug in one command must not kill the master
             log.exception("control command %r failed", request.get("cmd"))
-            self._reply(client, {"ok": False, "error": f"internal error: {exc}"})
+            self._reply(client, Answer(ok=False, error=f"internal error: {exc}"))
 
-    def _reply(self, client: socket.socket, response: dict[str, Any]) -> None:
+    def _reply(self, client: socket.socket, response: Response) -> None:
         if client not in self.clients:
             return  # answered already, or it hung up
         try:

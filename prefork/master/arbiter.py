@@ -16,8 +16,14 @@ behind an error boundary (`_guarded`, faults.py): the workers die with the
 master, so a bug in one policy is logged and supervision goes on.
 Control commands (commands.py) act through the same methods as signals.
 
+The arbiter keeps the loop, the worker table and what acts on single
+workers (spawn, drain, kill, reap, replace); the policies that span many
+workers live apart and act through those methods: rolling reloads
+(reload.py), the USR2 upgrade (upgrade.py), control commands (commands.py),
+and what the master reports about itself (status.py, metrics.py).
+
 Every policy that replaces a live worker (reload, --max-requests,
---max-memory) goes through `_replace`: fork the new one first, wait for its
+--max-memory) goes through `replace`: fork the new one first, wait for its
 `ready`, then drain the old one, so a request is never cut off and capacity
 never drops.  Crashes are handled by `_reconcile` simply noticing a missing
 worker; each slot backs off on its own repeated boot failures and is marked
@@ -30,13 +36,14 @@ must fail loudly, not loop.  During a reload, the same failure aborts the
 reload and the old workers keep serving (reload.py).
 
 USR2 (and HUP with --preload) re-executes the master with the listeners
-handed over (sockets.INHERIT_ENV); the new master, once ready, sends
-SIGTERM to the old one, which drains its workers and exits.
+handed over; the new master, once ready, sends SIGTERM to the old one,
+which drains its workers and exits (upgrade.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
 import itertools
 import logging
@@ -53,9 +60,9 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import psutil
 import setproctitle
 
-from prefork import __version__, balance, hooks, logs, preflight, systemd, tls
+from prefork import __version__, balance, hooks, logs, systemd, tls
 from prefork import config as config_mod
-from prefork.channel import Channel, Message
+from prefork.channel import Channel, Drain, Message, Retire
 from prefork.config import Config
 from prefork.control import default_path
 from prefork.control.server import ControlServer, ControlSocketInUse
@@ -69,14 +76,16 @@ from prefork.errors import (
     PreforkError,
 )
 from prefork.master import faults, health, slots
+from prefork.master import status as status_mod
 from prefork.master.commands import Commands
 from prefork.master.endpoint import Endpoint
 from prefork.master.output import LogRing, OutputPipe, RingHandler, WorkerOutput
-from prefork.master.reload import ReloadRun, replacement_queue, result
+from prefork.master.reload import Reloads
+from prefork.master.upgrade import Upgrade, old_master_from_environment
 from prefork.master.workers import WorkerHandle, WorkerState
 from prefork.observe.metrics import MetricsTotals
 from prefork.reloader import BACKEND_PREFIX, Watcher
-from prefork.sockets import INHERIT_ENV, Listener, close_all, open_listeners
+from prefork.sockets import Listener, close_all, open_listeners
 
 if TYPE_CHECKING:
     import ssl
@@ -85,8 +94,6 @@ if TYPE_CHECKING:
 
 log = logs.LOGGER
 
-OLD_MASTER_ENV: Final = "PREFORK_OLD_MASTER"
-_LOG_SETTINGS: Final = ("error_logfile", "log_level", "log_format", "log_config")
 # Fast stop (INT/QUIT): workers close everything at once; this is how long
 # they get before SIGKILL (a WSGI app busy on the loop thread cannot react
 # until its current call returns).
@@ -95,6 +102,14 @@ FAST_STOP_GRACE: Final = 5.0
 # deadline, so a worker that drains in time is never killed mid-shutdown.
 KILL_SLACK: Final = 1.0
 MAX_LOOP_WAIT: Final = 1.0
+
+
+class StopMode(enum.Enum):
+    """How the master stops: TERM lets workers drain, INT/QUIT close everything now."""
+
+    GRACEFUL = "graceful"
+    FAST = "fast"
+
 
 _HANDLED_SIGNALS: Final = (
     signal.SIGHUP,
@@ -109,29 +124,26 @@ _HANDLED_SIGNALS: Final = (
 )
 
 
-def _child_failed(what: str) -> None:
-    """In a forked child about to `os._exit`: log why, with the traceback, and flush.
-
-    `os._exit` skips every flush, so without this the reason would be lost.
-    (Should logging itself fail, the caller's `finally` still exits.)
-    """
-    log.exception("%s", what)
-    for handler in log.handlers:
-        handler.flush()
-
-
 def run(config: Config, cli_values: dict[str, Any]) -> int:
     """Serve until stopped; returns the master's exit status."""
     return Arbiter(config, cli_values).run()
 
 
 class Arbiter:
+    """The master: owns the listeners and the worker table, runs the loop.
+
+    Everything that happens in the master happens in `_loop`'s thread, on a
+    wake-up: a signal, a message on a worker's channel, a control or metrics
+    client, a deadline.  Policies that span workers are delegated (`reloads`,
+    `upgrade`, `commands`) and call back into `spawn`-level methods here.
+    """
+
     def __init__(self, config: Config, cli_values: dict[str, Any]) -> None:
         self.config = config
         self.cli_values = cli_values
         self.argv = list(sys.argv[1:])
         self.start_cwd = os.getcwd()
-        self.generation = 1
+        self.generation = 1  # the generation new workers get
         # Generation numbers are never reused, even by a reload that failed,
         # so a number in the log or in `prefork status` names one attempt.
         self.last_generation = 1
@@ -151,36 +163,26 @@ class Arbiter:
         self.watcher: Watcher | None = None  # --reload
         self.endpoint: Endpoint | None = None  # --metrics-bind
         self.metrics_totals = MetricsTotals()
-        self.reload_counts = {"ok": 0, "failed": 0}
         self.ring = LogRing()  # recent lines, for `prefork logs`
         self.env_file = EnvFile()  # --env-file, applied to this process's environment
         self.output_pipes: dict[int, OutputPipe] = {}  # read fd -> worker stdout/stderr
         self.pidfile: str | None = None
         # master phase
         self.initial_ready = False
-        self.stop_mode: str | None = None  # None, "graceful" or "fast"
+        self.stop_mode: StopMode | None = None
         self.exit_status = EXIT_OK
         self.app_logged = False
         # (generation, traceback) last logged: each attempt shows it once, not per worker.
         self.last_boot_traceback: tuple[int, str] | None = None
         # policies
         self.slots = slots.SlotBook()  # restarts by reason, crash backoff, errored
-        self.reload: ReloadRun | None = None
-        self.reload_again = False
-        self.last_reload: dict[str, Any] | None = None
-        # Every reload or upgrade attempt is numbered, so a waiting
-        # `prefork reload` knows which outcome answers it (commands.py).
-        self.reload_attempts = 0
-        self.last_reload_attempt = 0
         # A count set at runtime (scale, TTIN, TTOU) survives reloads, as in
         # PM2, until a reload brings a different `workers` setting.
         self.scaled_to: int | None = None
         self.commands = Commands(self)
+        self.reloads = Reloads(self)
+        self.upgrade = Upgrade(self)
         self.faults = faults.FaultBudget()
-        self.upgrade_pid: int | None = None
-        self.upgrade_reason = ""
-        self.upgrade_started = 0.0
-        self.old_master: int | None = None
         self.started_wall = time.time()
 
     # -- startup -------------------------------------------------------------
@@ -194,9 +196,7 @@ class Arbiter:
         for warning in config.file_warnings:
             log.warning("%s", warning)
         self.hooks("on_starting")
-        old_master = os.environ.pop(OLD_MASTER_ENV, "")
-        if old_master.isdigit() and int(old_master) == os.getppid():
-            self.old_master = int(old_master)
+        self.upgrade.old_master = old_master_from_environment()
         self.target, how = config.workers.resolve()
         self.env_file.load(config.env_file)  # before --preload imports the app
         self.tls = tls.server_context(config)
@@ -273,7 +273,7 @@ class Arbiter:
         path = configured or default_path(self.config.name)
         server = ControlServer(path, self.commands.handle, self.selector)
         try:
-            server.open(private=configured is None, take_over=self.old_master is not None)
+            server.open(private=configured is None, take_over=self.upgrade.old_master is not None)
         except ControlSocketInUse as exc:
             in_use = str(exc)
         else:
@@ -336,7 +336,7 @@ class Arbiter:
             shown = ", ".join(self.watcher.describe(p) for p in changed[:3])
             more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
             log.info("Change detected in %s%s; reloading", shown, more)
-            self.request_reload("file change")
+            self.reloads.request("file change")
 
     def _cleanup(self) -> None:
         if self.watcher is not None:
@@ -346,7 +346,7 @@ class Arbiter:
         if self.control is not None:
             self.control.close()
         # A new master (USR2) inherited the listeners: their files are its now.
-        close_all(self.listeners, unlink=self.upgrade_pid is None)
+        close_all(self.listeners, unlink=self.upgrade.pid is None)
         self.listeners = []
         if self.pidfile:
             with contextlib.suppress(OSError):
@@ -420,7 +420,7 @@ class Arbiter:
         self.stop(graceful=True)
 
     def handle_int(self) -> None:
-        if self.stop_mode == "fast":
+        if self.stop_mode is StopMode.FAST:
             self.kill_all()
         else:
             self.stop(graceful=False)
@@ -429,7 +429,7 @@ class Arbiter:
         self.stop(graceful=False)
 
     def handle_hup(self) -> None:
-        self.request_reload("SIGHUP")
+        self.reloads.request("SIGHUP")
 
     def handle_usr1(self) -> None:
         try:
@@ -440,7 +440,7 @@ class Arbiter:
             self._signal(handle, signal.SIGUSR1)
 
     def handle_usr2(self) -> None:
-        self.upgrade("SIGUSR2")
+        self.upgrade.start("SIGUSR2")
 
     def handle_ttin(self) -> None:
         self.scale(self.target + 1)
@@ -449,6 +449,11 @@ class Arbiter:
         self.scale(self.target - 1)
 
     # -- spawning and messages -------------------------------------------------
+
+    def new_generation(self) -> int:
+        """A generation number never used before (for a reload about to start)."""
+        self.last_generation += 1
+        return self.last_generation
 
     def _spawn(self, slot: int, generation: int) -> WorkerHandle:
         master_end, worker_end = Channel.pair()
@@ -547,7 +552,7 @@ class Arbiter:
                 )
             )
         except BaseException:
-            _child_failed(f"Worker {slot} (pid {os.getpid()}) could not start")
+            faults.child_failed(f"Worker {slot} (pid {os.getpid()}) could not start")
         finally:
             os._exit(1)  # only reached if the worker shell itself could not start
 
@@ -566,39 +571,27 @@ class Arbiter:
 
     def _on_message(self, handle: WorkerHandle, message: Message) -> None:
         handle.last_seen = time.monotonic()
-        kind = message.get("t")
-        if kind == "hb":
-            handle.counters = {
-                k: int(message.get(k, 0))
-                for k in ("requests", "inflight", "connections", "rejected", "rss", "websockets")
-            }
+        if message["type"] == "heartbeat":
+            handle.counters = message["counters"]
             if "metrics" in message:
                 self.metrics_totals.update(handle.pid, message["metrics"])
-        elif kind == "booted":
+        elif message["type"] == "booted":
             if not self.app_logged:
-                self._log_application(
-                    str(message.get("declared", message.get("interface"))),
-                    bool(message.get("detected")),
-                )
-        elif kind == "ready":
+                self._log_application(message["declared"], message["detected"])
+        elif message["type"] == "ready":
             self._on_ready(handle)
-        elif kind == "failed":
-            handle.error = str(message.get("error", "unknown error"))
-            handle.error_traceback = str(message.get("traceback") or "")
-            status = message.get("status")
-            handle.error_status = status if isinstance(status, int) else None
-        elif kind == "retire" and handle.state is WorkerState.READY:
+        elif message["type"] == "failed":
+            handle.error = message["error"]
+            handle.error_traceback = message["traceback"]
+        elif message["type"] == "retire" and handle.state is WorkerState.READY:
             self._on_retire(handle, message)
 
-    def _on_retire(self, handle: WorkerHandle, message: Message) -> None:
+    def _on_retire(self, handle: WorkerHandle, message: Retire) -> None:
         """The worker stopped taking new work (--max-requests, --max-memory)."""
-        reason = str(message.get("reason", slots.CRASH))
-        detail = str(message.get("detail", reason))
-        if reason not in slots.REASONS:
-            reason = slots.CRASH
-        if message.get("now"):
+        reason, detail = message["reason"], message["detail"]
+        if message["now"]:
             log.warning("%s: %s; ending it after its in-flight requests", handle.name, detail)
-            self._drain(handle, graceful=True, reason=reason)
+            self.drain(handle, graceful=True, reason=reason)
         elif handle.retire_reason is None:
             log.log(
                 logging.WARNING if reason == slots.MEMORY else logging.INFO,
@@ -618,15 +611,10 @@ class Arbiter:
             return  # told to stop while it was booting
         handle.move(WorkerState.READY)
         log.debug("%s ready", handle.name)
-        old = handle.replaces
-        if old is not None:
-            handle.replaces = None
-            old.replaced_by = None
-            if old.alive:
-                log.info("%s is ready; draining worker %d (pid %d)", handle.name, old.slot, old.pid)
-                self._drain(old, graceful=True, reason=old.retire_reason or slots.RELOAD)
-            if self.reload is not None and handle.generation == self.reload.generation:
-                self.reload.replaced += 1
+        old = handle.detach(predecessor_serves_on=False)
+        if old is not None and old.alive:
+            log.info("%s is ready; draining worker %d (pid %d)", handle.name, old.slot, old.pid)
+            self.drain(old, graceful=True, reason=old.retire_reason or slots.RELOAD)
         if not self.initial_ready:
             ready = sum(1 for w in self.workers.values() if w.state is WorkerState.READY)
             if ready >= self.target:
@@ -636,14 +624,9 @@ class Arbiter:
         self.initial_ready = True
         noun = "worker" if ready == 1 else "workers"
         log.info("Ready: %d %s serving", ready, noun)
-        if self.old_master is not None:
-            systemd.notify(f"MAINPID={os.getpid()}")
+        self.upgrade.claim_main_pid()
         systemd.notify(f"READY=1\n{systemd.status_message(f'{ready} {noun} serving')}")
-        if self.old_master is not None:
-            log.info("Upgrade complete: stopping the old master (pid %d)", self.old_master)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.old_master, signal.SIGTERM)
-            self.old_master = None
+        self.upgrade.take_over()
 
     # -- reaping -------------------------------------------------------------
 
@@ -655,8 +638,8 @@ class Arbiter:
                 return
             if pid == 0:
                 return
-            if pid == self.upgrade_pid:
-                self._upgrade_exited(status)
+            if pid == self.upgrade.pid:
+                self.upgrade.exited(status)
             elif (handle := self.workers.get(pid)) is not None:
                 self._worker_exited(handle, status)
 
@@ -689,12 +672,7 @@ class Arbiter:
         handle.move(WorkerState.EXITED)
         how = health.describe_exit(status, handle.killed_for)
         code = health.exit_code(status)
-        old = handle.replaces
-        if old is not None:
-            old.replaced_by = None
-            handle.replaces = None
-            if old.alive:
-                old.retiring = False
+        old = handle.detach(predecessor_serves_on=True)
 
         if handle.exit_expected:
             text = "exited" if code == 0 else how
@@ -712,11 +690,11 @@ class Arbiter:
             return
         if never_ready:
             self.commands.worker_failed(reason)
-        reload = self.reload
-        if reload is not None and never_ready and handle.generation == reload.generation:
+        run = self.reloads.run
+        if run is not None and never_ready and handle.generation == run.generation:
             # The new code failed, not the slot: nothing was restarted.
             log.error("%s", self._with_traceback(handle, f"failed to boot: {handle.error or how}"))
-            self._reload_failed(reason)
+            self.reloads.failed(reason)
             return
         # A worker the watchdog killed was ready; anything else unplanned is a crash.
         cause = handle.end_reason or slots.CRASH
@@ -770,7 +748,9 @@ class Arbiter:
         with contextlib.suppress(ProcessLookupError):
             os.kill(handle.pid, signum)
 
-    def _drain(self, handle: WorkerHandle, graceful: bool, reason: str | None = None) -> None:
+    def drain(
+        self, handle: WorkerHandle, graceful: bool, reason: slots.Reason | None = None
+    ) -> None:
         """Ask one worker to stop: TERM drains, QUIT closes everything now.
 
         `reason` (a slots.REASONS value): why it is replaced, counted for its slot.
@@ -787,7 +767,7 @@ class Arbiter:
             grace = self.config.graceful_timeout + KILL_SLACK
             # Before the signal, so it is waiting when the worker drains: open
             # WebSockets hear 1012 (reconnect, we keep serving) or 1001 (stopping).
-            handle.channel.send({"t": "drain", "restart": self.stop_mode is None})
+            handle.channel.send(Drain(type="drain", restart=self.stop_mode is None))
             self._signal(handle, signal.SIGTERM)
         else:
             grace = min(FAST_STOP_GRACE, self.config.graceful_timeout + KILL_SLACK)
@@ -797,18 +777,18 @@ class Arbiter:
             handle.kill_why = f"still running {grace:g}s after being told to stop"
 
     def stop(self, graceful: bool) -> None:
-        mode = "graceful" if graceful else "fast"
-        if self.stop_mode in (mode, "fast"):
+        mode = StopMode.GRACEFUL if graceful else StopMode.FAST
+        if self.stop_mode in (mode, StopMode.FAST):
             return
         first = self.stop_mode is None
         self.stop_mode = mode
         if first:
-            log.info("Stopping (%s)", mode)
+            log.info("Stopping (%s)", mode.value)
             systemd.notify("STOPPING=1")
-            self.reload = None
+            self.reloads.run = None
             # Stop accepting at the master's level now; workers hold their own
             # copies until they have drained.
-            close_all(self.listeners, unlink=self.upgrade_pid is None)
+            close_all(self.listeners, unlink=self.upgrade.pid is None)
             self.listeners = []
             if self.control is not None:
                 self.control.stop_listening()
@@ -816,15 +796,15 @@ class Arbiter:
         for handle in list(self.workers.values()):
             if graceful and handle.state is WorkerState.DRAINING:
                 continue
-            self._drain(handle, graceful)
+            self.drain(handle, graceful)
 
     def kill_all(self) -> None:
         log.warning("Killing every worker now")
         for handle in self.workers.values():
             handle.exit_expected = True
-            self._kill(handle, "a second SIGINT")
+            self.kill(handle, "a second SIGINT")
 
-    def _kill(self, handle: WorkerHandle, why: str, signum: int = signal.SIGKILL) -> None:
+    def kill(self, handle: WorkerHandle, why: str, signum: int = signal.SIGKILL) -> None:
         """Send a fatal signal, remembering why, so the exit is not blamed on the OOM killer."""
         handle.killed_for = why
         self._signal(handle, signum)
@@ -835,15 +815,15 @@ class Arbiter:
         config = self.config
         if self.endpoint is not None:
             self.endpoint.sweep(now)
-        booting = not self.initial_ready or self.reload is not None
+        booting = not self.initial_ready or self.reloads.run is not None
         errored = any(record.errored for record in self.slots.records.values())
         healthy = not errored and not self.stop_mode
-        self.notifier.tick(now, booting and healthy, self._snapshot)
+        self.notifier.tick(now, booting and healthy, lambda: status_mod.snapshot(self))
         for handle in list(self.workers.values()):
             if handle.kill_at is not None and now >= handle.kill_at:
                 log.warning("%s: %s; sending SIGKILL", handle.name, handle.kill_why)
                 handle.kill_at = None
-                self._kill(handle, handle.kill_why)
+                self.kill(handle, handle.kill_why)
             elif (
                 handle.state is WorkerState.BOOTING
                 and not handle.exit_expected
@@ -854,7 +834,7 @@ class Arbiter:
                 handle.error = f"not ready within --boot-timeout {config.boot_timeout:g}s"
                 log.error("%s: %s; killing it", handle.name, handle.error)
                 handle.end_reason = slots.TIMEOUT
-                self._kill(handle, handle.error)
+                self.kill(handle, handle.error)
             elif (
                 handle.state is WorkerState.READY
                 and config.timeout
@@ -867,7 +847,7 @@ class Arbiter:
                 handle.kill_at = now + health.ABORT_GRACE
                 handle.kill_why = why
                 handle.end_reason = slots.TIMEOUT
-                self._kill(handle, why, signal.SIGABRT)
+                self.kill(handle, why, signal.SIGABRT)
                 # A stopped worker (SIGSTOP, a debugger) would only see the
                 # SIGABRT, and dump its stacks, once continued.
                 self._signal(handle, signal.SIGCONT)
@@ -876,8 +856,8 @@ class Arbiter:
         for handle in self.workers.values():
             if handle.ready_at is not None and now - handle.ready_at >= slots.EARLY_WINDOW:
                 self.slots.stable(handle.slot)
-        if self.reload is not None:
-            self._reload_step(now)
+        if self.reloads.run is not None:
+            self.reloads.step(now)
         # A worker that stopped taking work (--max-requests, --max-memory) is
         # replaced at once, during a reload too: it serves nothing meanwhile.
         for handle in list(self.workers.values()):
@@ -887,16 +867,14 @@ class Arbiter:
                 and not handle.retiring
                 and now >= handle.retry_at
             ):
-                self._replace(handle, self.generation, handle.retire_reason)
+                self.replace(handle, self.generation, handle.retire_reason)
         self._reconcile(now)
         self.commands.tick()
 
-    def _replace(self, old: WorkerHandle, generation: int, reason: str) -> WorkerHandle:
+    def replace(self, old: WorkerHandle, generation: int, reason: str) -> WorkerHandle:
         """Fork a replacement for `old`; `old` drains once it is ready."""
-        old.retiring = True
         new = self._spawn(old.slot, generation)
-        new.replaces = old
-        old.replaced_by = new
+        old.attach(new)
         log.info("Replacing %s (%s)", old.name.lower(), reason)
         return new
 
@@ -929,7 +907,7 @@ class Arbiter:
             )
             for handle in surplus[:-missing]:
                 log.info("Retiring %s (scaling down)", handle.name.lower())
-                self._drain(handle, graceful=True, reason=slots.SCALE)
+                self.drain(handle, graceful=True, reason=slots.SCALE)
 
     def _give_up(self) -> None:
         """Every slot is errored and nothing serves: a crash loop no respawn will end."""
@@ -943,7 +921,7 @@ class Arbiter:
         )
         self.stop(graceful=True)
 
-    # -- scale, reload, upgrade -----------------------------------------------
+    # -- scale ---------------------------------------------------------------------
 
     def scale(self, count: int) -> None:
         if count < 1:
@@ -953,290 +931,7 @@ class Arbiter:
             log.info("Scaling: %d -> %d workers", self.target, count)
         old, self.target = self.target, count
         self.scaled_to = count
-        if self.reload is not None:
-            self.reload.old_target = count  # a failed reload must not undo it
+        if self.reloads.run is not None:
+            self.reloads.run.old_target = count  # a failed reload must not undo it
         self.slots.clear_errors()
         self.hooks.nworkers_changed(count, old)
-
-    def request_reload(self, reason: str) -> str:
-        """Start a rolling reload (or queue one); returns what happened, for the caller."""
-        if self.stop_mode:
-            return "stopping; reload ignored"
-        if self.reload is not None or self.upgrade_pid is not None:
-            self.reload_again = True
-            log.info("Reload already in progress; another one will follow it")
-            return "queued after the reload in progress"
-        self.reload_attempts += 1
-        try:
-            new_config = config_mod.load(self.cli_values)
-            preflight.check(new_config, listeners=False)  # --bind changes are ignored
-            configured, how = new_config.workers.resolve()
-            # New workers inherit the environment at fork: apply the file now.
-            self.env_file.load(new_config.env_file)
-            new_tls = tls.server_context(new_config)
-        except (ConfigError, OSError) as exc:
-            self._record_reload(False, self.generation, f"config: {exc}", time.time())
-            return f"failed: {exc}"
-        if new_config.bind != self.config.bind:
-            log.warning("Reload: --bind changes need a restart or an upgrade (USR2); ignored")
-        if self.config.preload or new_config.preload:
-            return self.upgrade(reason + ", --preload")
-        target = configured
-        if self.scaled_to is not None and new_config.workers == self.config.workers:
-            target, how = self.scaled_to, f"set at runtime; --workers gives {configured}"
-        if _log_settings_differ(new_config, self.config):
-            try:
-                logs.configure(new_config)
-            except ConfigError as exc:
-                logs.configure(self.config)
-                self._record_reload(False, self.generation, f"config: {exc}", time.time())
-                return f"failed: {exc}"
-        systemd.notify(systemd.reloading_message("reloading"))
-        self.slots.clear_errors()  # new code: errored slots may try again
-        self.last_generation += 1
-        generation = self.last_generation
-        for handle in list(self.workers.values()):
-            # Half-booted workers of the old generation (respawns, replacements
-            # for --max-requests) are superseded; stop them, not replace them.
-            if handle.state is WorkerState.BOOTING and handle.generation < generation:
-                self._drain(handle, graceful=False)
-                if handle.replaces is not None:
-                    handle.replaces.retiring = False
-                    handle.replaces.replaced_by = None
-                    handle.replaces = None
-        self.reload = ReloadRun(
-            generation=generation,
-            reason=reason,
-            old_config=self.config,
-            old_tls=self.tls,
-            old_generation=self.generation,
-            old_target=self.target,
-            queue=replacement_queue(self.workers.values(), generation),
-        )
-        self.config = new_config
-        self.tls = new_tls
-        self.generation = generation
-        old_target, self.target = self.target, target
-        for warning in new_config.file_warnings:
-            log.warning("%s", warning)
-        self.hooks("on_reload")
-        self.hooks.nworkers_changed(target, old_target)
-        log.info(
-            "Reloading (%s): generation %d, %d workers (%s), batch %d",
-            reason,
-            generation,
-            target,
-            how,
-            new_config.reload_batch,
-        )
-        self._reload_step(time.monotonic())
-        return "started"
-
-    def _reload_step(self, now: float) -> None:
-        run = self.reload
-        assert run is not None
-        booting = [
-            w
-            for w in self.workers.values()
-            if w.replaces is not None and w.generation == run.generation
-        ]
-        while len(booting) < self.config.reload_batch and run.queue:
-            old = run.queue.popleft()
-            if old.state is not WorkerState.READY or old.retiring:
-                continue  # died or retired meanwhile; _reconcile covers the count
-            booting.append(
-                self._replace(old, run.generation, f"reload, generation {run.generation}")
-            )
-        if booting or run.queue:
-            return
-        if any(
-            w.state is WorkerState.BOOTING and w.generation == run.generation
-            for w in self.workers.values()
-        ):
-            return  # extra workers for a larger count are still booting
-        self.reload = None
-        if run.old_config.workers != self.config.workers:
-            self.scaled_to = None  # the configuration changed the count: it wins
-        ready = sum(
-            1
-            for w in self.workers.values()
-            if w.state is WorkerState.READY and w.generation == run.generation
-        )
-        detail = f"generation {run.generation}: {ready} workers ready"
-        log.info("Reload complete: %s (%.1fs)", detail, now - run.started)
-        self._record_reload(True, run.generation, detail, run.started_wall)
-        self._after_reload()
-
-    def _reload_failed(self, reason: str) -> None:
-        run = self.reload
-        assert run is not None
-        self.reload = None
-        for handle in list(self.workers.values()):
-            if handle.generation == run.generation and handle.state is WorkerState.BOOTING:
-                self._drain(handle, graceful=False)
-                self._kill(handle, "the reload it belonged to failed")
-                if handle.replaces is not None:
-                    handle.replaces.retiring = False
-                    handle.replaces.replaced_by = None
-                    handle.replaces = None
-        if _log_settings_differ(run.old_config, self.config):
-            # Only an old --log-config file edited since can fail; the log then stays as is.
-            with contextlib.suppress(ConfigError):
-                logs.configure(run.old_config)
-        self.config = run.old_config
-        with contextlib.suppress(ConfigError):  # respawns get the old environment back
-            self.env_file.load(run.old_config.env_file)
-        self.tls = run.old_tls
-        self.generation = run.old_generation
-        self.target = run.old_target
-        self._record_reload(False, run.generation, reason, run.started_wall)
-        self._after_reload()
-
-    def _record_reload(self, ok: bool, generation: int, detail: str, started: float) -> None:
-        self.last_reload = result(ok, generation, detail, started)
-        self.reload_counts["ok" if ok else "failed"] += 1
-        self.last_reload_attempt = self.reload_attempts
-        if ok:
-            status = f"reloaded: {detail}"
-            systemd.notify("READY=1\n" + systemd.status_message(status))
-        else:
-            log.error("Reload failed: %s", detail)
-            status = f"reload failed: {detail}; previous generation still serving"
-            systemd.notify("READY=1\n" + systemd.status_message(status))
-        self.commands.reload_finished(self.reload_attempts, self.last_reload)
-
-    def _after_reload(self) -> None:
-        if self.reload_again and not self.stop_mode:
-            self.reload_again = False
-            self.request_reload("queued reload")
-
-    def upgrade(self, reason: str) -> str:
-        """Start a new master on the same listeners (USR2; HUP with --preload)."""
-        if self.stop_mode:
-            return "stopping; upgrade ignored"
-        if self.upgrade_pid is not None:
-            self.reload_again = True
-            log.info("Upgrade already in progress; a reload will follow it")
-            return "queued after the upgrade in progress"
-        self.reload_attempts += 1
-        fds = [listener.sock.fileno() for listener in self.listeners]
-        env = dict(os.environ)
-        env[INHERIT_ENV] = ",".join(map(str, fds))
-        env[OLD_MASTER_ENV] = str(os.getpid())
-        argv = [sys.executable, "-m", "prefork", *self.argv]
-        systemd.notify(systemd.reloading_message("starting a new master"))
-        pid = os.fork()
-        if pid == 0:
-            try:
-                signal.set_wakeup_fd(-1)
-                os.chdir(self.start_cwd)
-                for fd in fds:
-                    os.set_inheritable(fd, True)
-                self.hooks("pre_exec")
-                os.execve(sys.executable, argv, env)
-            except BaseException:
-                _child_failed(f"Upgrade: cannot start a new master ({sys.executable})")
-            finally:
-                os._exit(127)
-        self.upgrade_pid = pid
-        self.upgrade_reason = reason
-        self.upgrade_started = time.time()
-        log.info("Upgrading (%s): started a new master (pid %d)", reason, pid)
-        return f"started new master (pid {pid})"
-
-    def _upgrade_exited(self, status: int) -> None:
-        pid = self.upgrade_pid
-        self.upgrade_pid = None
-        if self.stop_mode:
-            return  # it took over (it told us to stop) and later exited itself
-        detail = f"new master (pid {pid}) {health.describe_exit(status)}"
-        self._record_reload(False, self.generation, detail, self.upgrade_started)
-        self._after_reload()
-
-    # -- control socket ---------------------------------------------------------
-
-    def status(self) -> dict[str, Any]:
-        now = time.monotonic()
-        metric = self.config.memory_metric
-        workers = []
-        for handle in sorted(self.workers.values(), key=lambda w: (w.slot, w.started)):
-            cpu = 0.0
-            memory: int | None = handle.counters.get("rss", 0)
-            if handle.process is not None:
-                with contextlib.suppress(psutil.Error):
-                    cpu = handle.process.cpu_percent()
-                if metric != "rss":  # a page-table walk: only when asked
-                    memory = health.memory_usage(handle.process, metric)
-            workers.append(
-                {
-                    "slot": handle.slot,
-                    "pid": handle.pid,
-                    "generation": handle.generation,
-                    "state": handle.state.value + (" (retiring)" if handle.retiring else ""),
-                    "age": round(now - handle.started, 1),
-                    "requests": handle.counters.get("requests", 0),
-                    "inflight": handle.counters.get("inflight", 0),
-                    "connections": self._open_connections(handle),
-                    "websockets": handle.counters.get("websockets", 0),
-                    "rss": handle.counters.get("rss", 0),
-                    "memory": memory or 0,
-                    "cpu": cpu,
-                    **self.slots.status(handle.slot, now),
-                }
-            )
-        live = {handle.slot for handle in self.workers.values()}
-        # Slots with no live worker because of a crash loop still have a row.
-        idle_slots = [
-            {"slot": slot, **self.slots.status(slot, now)}
-            for slot, record in sorted(self.slots.records.items())
-            if slot not in live and (record.errored or record.not_before > now)
-        ]
-        return {
-            "pid": os.getpid(),
-            "name": self.config.name,
-            "app": self.config.app,
-            "version": __version__,
-            "uptime": round(time.time() - self.started_wall, 1),
-            "generation": self.generation,
-            "target": self.target,
-            "scaled": self.scaled_to is not None,
-            "state": self._state_word(),
-            "listeners": [listener.url(self.tls is not None) for listener in self.listeners],
-            "balance": balance.mode(self.config, self.listeners),
-            "reloading": self.reload is not None or self.upgrade_pid is not None,
-            "last_reload": self.last_reload,
-            "memory_metric": metric,
-            "max_memory": self.config.max_memory,
-            "workers": workers,
-            "idle_slots": idle_slots,
-        }
-
-    def _snapshot(self) -> systemd.Snapshot:
-        workers = self.workers.values()
-        return systemd.Snapshot(
-            state=self._state_word(),
-            ready=sum(1 for w in workers if w.state is WorkerState.READY),
-            target=self.target,
-            requests=sum(w.counters.get("requests", 0) for w in workers),
-            last_reload=self.last_reload,
-        )
-
-    def _open_connections(self, handle: WorkerHandle) -> int:
-        """Live from the connection table while it accepts; else from its last heartbeat."""
-        live = None if handle.row is None else self.table.open_connections(handle.row)
-        return handle.counters.get("connections", 0) if live is None else live
-
-    def _state_word(self) -> str:
-        if self.stop_mode:
-            return "stopping"
-        if any(record.errored for record in self.slots.records.values()):
-            return "errored"
-        if self.reload is not None or self.upgrade_pid is not None:
-            return "reloading"
-        return "running" if self.initial_ready else "starting"
-
-
-def _log_settings_differ(new: Config, old: Config) -> bool:
-    """Whether going from `old` to `new` needs the log reconfigured."""
-    changed = any(getattr(new, name) != getattr(old, name) for name in _LOG_SETTINGS)
-    return changed or bool(new.log_config)  # the file itself may have changed

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 from prefork import __version__
+from prefork.channel import CounterName
 from prefork.master.workers import WorkerHandle, WorkerState
 from prefork.observe.metrics import Exposition, request_families
 
@@ -68,7 +69,7 @@ def render(arbiter: Arbiter) -> str:
         "prefork_worker_resident_memory_bytes",
         "gauge",
         "Each worker's resident set size, from its last heartbeat.",
-        [(_worker_labels(h), h.counters.get("rss", 0)) for h in workers],
+        [(_worker_labels(h), h.counters["rss"]) for h in workers],
     )
     out.family(
         "prefork_worker_cpu_seconds_total",
@@ -86,7 +87,7 @@ def render(arbiter: Arbiter) -> str:
         "prefork_reloads_total",
         "counter",
         "Rolling reloads (HUP, prefork reload, --reload), by outcome.",
-        [({"result": result}, count) for result, count in sorted(arbiter.reload_counts.items())],
+        [({"result": result}, count) for result, count in sorted(arbiter.reloads.counts.items())],
     )
     return out.text()
 
@@ -105,7 +106,7 @@ def _cpu_seconds(process: psutil.Process | None) -> float:
 
 
 def _gauge_sum(
-    out: Exposition, workers: list[WorkerHandle], key: str, name: str, help_text: str
+    out: Exposition, workers: list[WorkerHandle], key: CounterName, name: str, help_text: str
 ) -> None:
-    total = sum(int(h.counters.get(key, 0)) for h in workers)
+    total = sum(h.counters[key] for h in workers)
     out.family(name, "gauge", help_text, [({}, total)])

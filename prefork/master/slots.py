@@ -27,16 +27,19 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final, Literal
+
+from prefork.control.protocol import LastRestart, SlotStatus
 
 # Why a worker was replaced; the keys of `prefork status --json`'s "reasons".
+Reason = Literal["crash", "memory", "timeout", "max-requests", "reload", "scale"]
 CRASH: Final = "crash"
 MEMORY: Final = "memory"
 TIMEOUT: Final = "timeout"
 MAX_REQUESTS: Final = "max-requests"
 RELOAD: Final = "reload"
 SCALE: Final = "scale"
-REASONS: Final = (CRASH, MEMORY, TIMEOUT, MAX_REQUESTS, RELOAD, SCALE)
+REASONS: Final[tuple[Reason, ...]] = (CRASH, MEMORY, TIMEOUT, MAX_REQUESTS, RELOAD, SCALE)
 
 EARLY_WINDOW: Final = 2.0
 BACKOFF_FIRST: Final = 0.5
@@ -53,8 +56,10 @@ def respawn_delay(failures: int) -> float:
 
 @dataclass(slots=True)
 class SlotRecord:
-    reasons: Counter[str] = field(default_factory=Counter)
-    last_reason: str | None = None
+    """One slot's history: replacements by reason, and its crash-loop state."""
+
+    reasons: Counter[Reason] = field(default_factory=Counter)
+    last_reason: Reason | None = None
     last_at: float | None = None  # wall clock, for display
     failures: int = 0  # boot failures in a row
     not_before: float = 0.0  # monotonic: no spawn in this slot before then
@@ -67,6 +72,8 @@ class SlotRecord:
 
 
 class SlotBook:
+    """Every slot's `SlotRecord`, created on first use; the crash-loop policy."""
+
     def __init__(self) -> None:
         self.records: dict[int, SlotRecord] = {}
 
@@ -76,7 +83,7 @@ class SlotBook:
             record = self.records[slot] = SlotRecord()
         return record
 
-    def replaced(self, slot: int, reason: str) -> SlotRecord:
+    def replaced(self, slot: int, reason: Reason) -> SlotRecord:
         record = self[slot]
         record.reasons[reason] += 1
         record.last_reason = reason
@@ -123,20 +130,20 @@ class SlotBook:
         waits = [r.not_before for r in self.records.values() if r.not_before > now]
         return min(waits) if waits else None
 
-    def status(self, slot: int, now: float) -> dict[str, Any]:
+    def status(self, slot: int, now: float) -> SlotStatus:
+        """The slot's part of its `prefork status` row."""
         record = self.records.get(slot) or SlotRecord()
-        return {
-            "restarts": record.restarts,
-            "reasons": dict(record.reasons),
-            "last_restart": (
-                None
-                if record.last_reason is None
-                else {"reason": record.last_reason, "at": record.last_at}
-            ),
-            "failures": record.failures,
-            "errored": record.errored,
-            "respawn_in": round(max(0.0, record.not_before - now), 1),
-        }
+        last = None
+        if record.last_reason is not None and record.last_at is not None:
+            last = LastRestart(reason=record.last_reason, at=record.last_at)
+        return SlotStatus(
+            restarts=record.restarts,
+            reasons={str(reason): count for reason, count in record.reasons.items()},
+            last_restart=last,
+            failures=record.failures,
+            errored=record.errored,
+            respawn_in=round(max(0.0, record.not_before - now), 1),
+        )
 
     def totals(self) -> dict[str, int]:
         """Replacements by reason over every slot (for /metrics)."""

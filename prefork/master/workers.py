@@ -26,7 +26,8 @@ from typing import Final
 
 import psutil
 
-from prefork.channel import Channel
+from prefork.channel import Channel, Counters, RetireReason, no_counters
+from prefork.master.slots import Reason
 
 
 class WorkerState(enum.Enum):
@@ -50,31 +51,33 @@ class IllegalTransition(RuntimeError):
 
 @dataclass(eq=False, slots=True)
 class WorkerHandle:
+    """The master's record of one live worker process: its state, what it last
+    reported, the deadlines the master set on it, and its replacement link.
+
+    A handle is created at fork and dropped at reap; the slot outlives it
+    (slots.py).  Replacement links go through `attach` and `detach` only.
+    """
+
     pid: int
     slot: int
     generation: int
     channel: Channel
     state: WorkerState = WorkerState.BOOTING
     started: float = field(default_factory=time.monotonic)
-    started_wall: float = field(default_factory=time.time)
     last_seen: float = field(default_factory=time.monotonic)  # last message of any kind
     ready_at: float | None = None
-    # Counters from the latest heartbeat (requests, inflight, connections, rejected, rss).
-    counters: dict[str, int] = field(default_factory=dict)
+    counters: Counters = field(default_factory=no_counters)  # from its latest heartbeat
     # Set when the worker reported a boot failure (`failed` message); logged at exit.
     error: str | None = None
     error_traceback: str = ""  # the user's traceback behind `error`, if any
-    error_status: int | None = None
     # Graceful replacement (reload, max-requests, max-memory): while `retiring`
     # this worker still serves, but it is not counted as capacity because a
-    # replacement (`replaced_by`) is booting in its place.
+    # replacement is booting in its place (the replacement's `replaces`).
     retiring: bool = False
-    replaced_by: WorkerHandle | None = None
     replaces: WorkerHandle | None = None
-    retire_reason: str | None = None  # why it asked to be replaced (slots.MEMORY, ...)
+    retire_reason: RetireReason | None = None  # why it asked to be replaced
     retry_at: float = 0.0  # a failed replacement is retried after this time
-    # Why the master ended it (a slots.REASONS value), counted for its slot at exit.
-    end_reason: str | None = None
+    end_reason: Reason | None = None  # why the master ended it, counted for its slot
     # Deadlines (monotonic) for escalating a stop or a hang.
     kill_at: float | None = None  # SIGKILL if still alive then
     kill_why: str = ""  # said in the log if that SIGKILL ends it
@@ -92,6 +95,23 @@ class WorkerHandle:
         self.state = new
         if new is WorkerState.READY:
             self.ready_at = time.monotonic()
+
+    def attach(self, replacement: WorkerHandle) -> None:
+        """`replacement` was forked to take this worker's place once it is ready."""
+        self.retiring = True
+        replacement.replaces = self
+
+    def detach(self, *, predecessor_serves_on: bool) -> WorkerHandle | None:
+        """Cut this replacement's link to the worker it was to replace; returns that one.
+
+        `predecessor_serves_on`: this replacement failed or was superseded,
+        so the old worker, if still alive, counts as capacity again (and may
+        be replaced later); otherwise it is about to drain.
+        """
+        old, self.replaces = self.replaces, None
+        if old is not None and predecessor_serves_on and old.alive:
+            old.retiring = False
+        return old
 
     @property
     def alive(self) -> bool:

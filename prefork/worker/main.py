@@ -46,7 +46,16 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import setproctitle
 
 from prefork import logs
-from prefork.channel import Channel
+from prefork.channel import (
+    Booted,
+    Channel,
+    Counters,
+    Failed,
+    Heartbeat,
+    Ready,
+    Retire,
+    RetireReason,
+)
 from prefork.config import Config
 from prefork.errors import EXIT_BOOT, EXIT_IMPORT, EXIT_OK, EXIT_RUNTIME, AppImportError, BootError
 from prefork.preflight import group_id, user_entry
@@ -119,7 +128,7 @@ def run(spec: WorkerSpec) -> NoReturn:
 
 def _fail(spec: WorkerSpec, status: int, error: str, details: str = "") -> int:
     """Report a boot failure: `error` is one line, `details` a traceback (logged after it)."""
-    message = {"t": "failed", "status": status, "error": error, "traceback": details}
+    message = Failed(type="failed", status=status, error=error, traceback=details)
     if not spec.channel.send(message):
         # The master cannot tell: say it here.
         log.error(
@@ -197,12 +206,12 @@ def _run(spec: WorkerSpec) -> int:
     if spec.hooks is not None:
         loaded = spec.hooks.post_worker_init(loaded)
     spec.channel.send(
-        {
-            "t": "booted",
-            "interface": loaded.interface,
-            "declared": loaded.declared,
-            "detected": loaded.detected,
-        }
+        Booted(
+            type="booted",
+            interface=loaded.interface,
+            declared=loaded.declared,
+            detected=loaded.detected,
+        )
     )
     import uvloop
 
@@ -247,8 +256,8 @@ class _Worker:
     def on_channel(self) -> None:
         messages, eof = self.spec.channel.receive()
         for message in messages:
-            if message.get("t") == "drain":
-                self.restart = bool(message.get("restart"))
+            if message["type"] == "drain":
+                self.restart = message["restart"]
         if eof:
             self.loop.remove_reader(self.spec.channel.fileno())
             self.request_stop("orphan")
@@ -277,7 +286,7 @@ class _Worker:
             self.check_memory()
         self.heartbeat()
 
-    def retire(self, reason: str, detail: str, now: bool = False) -> None:
+    def retire(self, reason: RetireReason, detail: str, now: bool = False) -> None:
         """Stop taking new work and ask the master to replace this worker.
 
         Accepting stops and every keep-alive connection is answered with
@@ -291,7 +300,7 @@ class _Worker:
         if not self.retiring:
             self.retiring = True
             server.begin_drain()
-        self.spec.channel.send({"t": "retire", "reason": reason, "detail": detail, "now": now})
+        self.spec.channel.send(Retire(type="retire", reason=reason, detail=detail, now=now))
         if now:
             self.request_stop("drain")
 
@@ -316,15 +325,17 @@ class _Worker:
     def send_counters(self, server: HttpServer) -> None:
         """One heartbeat message: the counters, and the metrics with --metrics-bind."""
         counters = server.counters
-        message: dict[str, Any] = {
-            "t": "hb",
-            "requests": counters.requests,
-            "inflight": counters.inflight,
-            "connections": counters.connections,
-            "websockets": len(server.state.sessions),
-            "rejected": counters.rejected,
-            "rss": resident_bytes(self.statm),
-        }
+        message = Heartbeat(
+            type="heartbeat",
+            counters=Counters(
+                requests=counters.requests,
+                inflight=counters.inflight,
+                connections=counters.connections,
+                websockets=len(server.state.sessions),
+                rejected=counters.rejected,
+                rss=resident_bytes(self.statm),
+            ),
+        )
         metrics = server.state.metrics
         if metrics is not None:
             message["metrics"] = metrics.snapshot()
@@ -445,7 +456,7 @@ async def _serve(
     # it out of the cyclic collector's way (fewer, cheaper full collections,
     # and pages shared with the master stay shared). Instagram's precedent.
     gc.freeze()
-    spec.channel.send({"t": "ready"})
+    spec.channel.send(Ready(type="ready"))
     worker.start_policies(server)
 
     how = await worker.stop

@@ -53,7 +53,9 @@ def test_replacements_are_counted_by_reason() -> None:
     status = book.status(1, time.monotonic())
     assert status["restarts"] == 3
     assert status["reasons"] == {"crash": 1, "memory": 2}
-    assert status["last_restart"]["reason"] == "memory"
+    last = status["last_restart"]
+    assert last is not None
+    assert last["reason"] == "memory"
     assert book.status(7, 0.0)["restarts"] == 0
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from prefork.channel import Channel
+from prefork.channel import Booted, Channel, Drain, Ready
 from prefork.control.display import format_status
 from prefork.master import health, slots
 from prefork.master.reload import replacement_queue
@@ -66,17 +66,20 @@ def test_a_retiring_worker_is_not_capacity() -> None:
 
 def test_channel_keeps_message_boundaries_and_reports_eof() -> None:
     master, worker = Channel.pair()
-    assert worker.send({"t": "booted", "interface": "wsgi"})
-    assert worker.send({"t": "ready"})
+    booted = Booted(type="booted", interface="wsgi", declared="wsgi", detected=True)
+    assert worker.send(booted)
+    assert worker.send(Ready(type="ready"))
     messages, eof = master.receive()
-    assert messages == [{"t": "booted", "interface": "wsgi"}, {"t": "ready"}]
+    assert messages == [booted, {"type": "ready"}]
     assert not eof
     worker.sock.send(b"not json")
+    worker.sock.send(b'{"type": "no such message"}')
     worker.close()
     messages, eof = master.receive()
     assert messages == []
     assert eof
-    assert not master.send({"t": "hb"})  # the peer is gone: dropped, not raised
+    drain = Drain(type="drain", restart=True)
+    assert not master.send(drain)  # the peer is gone: dropped, not raised
     master.close()
 
 
