@@ -13,7 +13,6 @@ import os
 import selectors
 import shutil
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from prefork import balance
 from prefork.control.client import request
+from tests.load import KeepAliveLoad
 from tests.responses import ResponseReader
 from tests.server import Serve, Server, start_server, stop_server
 
@@ -118,56 +118,6 @@ def test_a_burst_of_connections_is_spread_over_the_workers(
     assert not bad, f"{len(bad)} of {TRIALS} bursts outside [{fair // 2}, {fair * 2}]: {splits}"
 
 
-class KeepAliveClients:
-    """Clients that each hold a keep-alive connection and send a request every `pace` s.
-
-    Like a proxy's upstream pool: a response with `Connection: close` makes
-    that client reconnect (http.client does so on its next request).  Any
-    other failure is counted: rebalancing must never fail a request.
-    """
-
-    def __init__(self, port: int, count: int, pace: float = 0.05) -> None:
-        self.port = port
-        self.pace = pace
-        self.stop = threading.Event()
-        self.requests = 0
-        self.reconnects = 0
-        self.failures: list[str] = []
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(count)]
-
-    def __enter__(self) -> KeepAliveClients:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(30)
-
-    def _run(self) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            while not self.stop.is_set():
-                try:
-                    conn.request("GET", "/")
-                    response = conn.getresponse()
-                    response.read()
-                except (OSError, http.client.HTTPException) as exc:
-                    with self.lock:
-                        self.failures.append(repr(exc))
-                    conn.close()
-                    continue
-                with self.lock:
-                    self.requests += 1
-                    if response.will_close:
-                        self.reconnects += 1
-                self.stop.wait(self.pace)
-        finally:
-            conn.close()
-
-
 def wait_for_share(control: Path, workers: int, total: int, timeout: float) -> dict[int, int]:
     deadline = time.monotonic() + timeout
     while True:
@@ -184,14 +134,17 @@ def test_new_workers_get_their_share_of_kept_alive_connections(
 ) -> None:
     pool = 32
     server, control = balanced_server(serve, tmp_path, 2)
-    with KeepAliveClients(server.port, pool) as clients:
+    # Like a proxy's upstream pool: a response with `Connection: close` makes
+    # that client reconnect; any other failure counts (rebalancing must never
+    # fail a request).
+    with KeepAliveLoad(server.url, pool, pace=0.05) as clients:
         open_connections(control, pool)
         assert request(str(control), {"cmd": "scale", "workers": 4})["ok"]
         counts = wait_for_share(control, 4, pool, timeout=20.0)
         server.wait_for_log(r"Scaling: 2 -> 4 workers")
     assert clients.reconnects > 0, counts
     assert not clients.failures
-    assert clients.requests > pool
+    assert clients.ok > pool
 
 
 def get(port: int, path: str = "/") -> str:

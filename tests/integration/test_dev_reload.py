@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.test_reload import BROKEN_APP, Load, load, write_app
+from tests.integration.test_reload import BROKEN_APP, Load, write_app
 from tests.server import ROOT, Serve, run_server
 
 APP = "proc_reload_app:app"
@@ -45,7 +45,7 @@ def test_edit_is_served_and_a_broken_edit_keeps_the_old_code(
     args = ("-w", "2", "--reload", "--chdir", str(app_dir), "--log-level", "debug")
     server = serve(APP, *args, env=env)
     server.wait_for_log(f"--reload watcher: {backend}")
-    with load(server.url) as state:
+    with Load(server.url) as state:
         wait_for_version(state, "v1")
         write_app(app_dir, "v2")
         wait_for_version(state, "v2")

@@ -6,17 +6,14 @@ import json
 import re
 import signal
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from tests.load import KeepAliveLoad
 from tests.server import Serve, Server, run_server
 
 CONNECTIONS = 32
@@ -53,35 +50,20 @@ def write_app(directory: Path, version: str, interface: str = "wsgi") -> None:
     (directory / "proc_reload_app.py").write_text(template.format(version=version))
 
 
-@dataclass
-class Load:
-    """CONNECTIONS keep-alive clients hammering the server until stopped."""
+class Load(KeepAliveLoad):
+    """CONNECTIONS keep-alive clients hammering the server; which version and pid answered."""
 
-    url: str
-    ok: int = 0
-    failures: list[str] = field(default_factory=list)
-    # (when the request was sent, version, pid) for every successful response
-    samples: list[tuple[float, str, int]] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, url: str) -> None:
+        super().__init__(url, CONNECTIONS)
+        # (when the request was sent, version, pid) for every successful response
+        self.samples: list[tuple[float, str, int]] = []
 
-    def run_one(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            while not self.stop.is_set():
-                sent = time.monotonic()
-                try:
-                    response = client.get(self.url + "/")
-                except httpx.HTTPError as exc:
-                    with self.lock:
-                        self.failures.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                with self.lock:
-                    if response.status_code != 200:
-                        self.failures.append(f"status {response.status_code}")
-                        continue
-                    version, pid = response.text.split()
-                    self.ok += 1
-                    self.samples.append((sent, version, int(pid)))
+    def accept(self, sent: float, response: httpx.Response) -> str | None:
+        failure = super().accept(sent, response)
+        if failure is None:
+            version, pid = response.text.split()
+            self.samples.append((sent, version, int(pid)))
+        return failure
 
     def recent(self, count: int = 200) -> set[tuple[str, int]]:
         """(version, pid) of `count` responses to requests sent from now on.
@@ -98,20 +80,6 @@ class Load:
                 return set(fresh)
             time.sleep(0.05)
         raise AssertionError(f"the load generator stalled; failures: {self.failures[:5]}")
-
-
-@contextmanager
-def load(url: str) -> Iterator[Load]:
-    state = Load(url)
-    threads = [threading.Thread(target=state.run_one) for _ in range(CONNECTIONS)]
-    for thread in threads:
-        thread.start()
-    try:
-        yield state
-    finally:
-        state.stop.set()
-        for thread in threads:
-            thread.join(30)
 
 
 def status(path: Path) -> dict[str, object]:
@@ -151,7 +119,7 @@ def test_hup_rolls_every_worker_without_dropping_a_request(tmp_path: Path) -> No
     write_app(tmp_path, "v1")
     control = tmp_path / "control.sock"
     args = ("-w", "3", "--app-dir", str(tmp_path), "--control-socket", str(control))
-    with run_server("proc_reload_app:app", *args, env=env()) as server, load(server.url) as traffic:
+    with run_server("proc_reload_app:app", *args, env=env()) as server, Load(server.url) as traffic:
         first = server.worker_pids()
         assert {pid for _, pid in traffic.recent()} <= first
         for number in (2, 3, 4):
@@ -209,7 +177,7 @@ def test_three_hups_under_load_drop_nothing(
 ) -> None:
     write_app(tmp_path, "v1", interface)
     args = ("-w", "2", "--app-dir", str(tmp_path), *extra)
-    with run_server("proc_reload_app:app", *args, env=env()) as server, load(server.url) as traffic:
+    with run_server("proc_reload_app:app", *args, env=env()) as server, Load(server.url) as traffic:
         first = server.worker_pids()
         for number in (2, 3, 4):
             write_app(tmp_path, f"v{number}", interface)
@@ -304,7 +272,7 @@ def test_upgrade_replaces_the_master_without_dropping_a_request(
     args = ("-w", "2", "--app-dir", str(tmp_path), *extra)
     binds = ["127.0.0.1:0", f"unix:{sock}"]
     with run_server("proc_reload_app:app", *args, bind=binds, env=env()) as server:
-        with load(server.url) as traffic:
+        with Load(server.url) as traffic:
             assert {v for v, _ in traffic.recent()} == {"v1"}
             new_master = _upgrade(server, traffic, trigger, tmp_path)
             try:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-import time
 from pathlib import Path
 
 import httpx
 
+from tests.load import KeepAliveLoad
 from tests.server import run_server
 
 CLIENTS = 16
@@ -28,50 +27,16 @@ def app(environ, start_response):
 """
 
 
-class PostLoad:
-    """CLIENTS keep-alive clients POSTing BODY until stopped; every failure is kept."""
+class PostLoad(KeepAliveLoad):
+    """CLIENTS keep-alive clients POSTing BODY, each answer checked to the byte."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.ok = 0
-        self.failures: list[str] = []
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run) for _ in range(CLIENTS)]
+        super().__init__(url, CLIENTS, lambda client: client.post(url + "/echo", content=BODY))
 
-    def _run(self) -> None:
-        with httpx.Client(timeout=30) as client:
-            while not self.stop.is_set():
-                try:
-                    response = client.post(self.url + "/echo", content=BODY)
-                except httpx.HTTPError as exc:
-                    failure = f"{type(exc).__name__}: {exc}"
-                else:
-                    if response.status_code == 200 and response.content == BODY:
-                        with self.lock:
-                            self.ok += 1
-                        continue
-                    failure = f"status {response.status_code}, {len(response.content)} bytes"
-                with self.lock:
-                    self.failures.append(failure)
-
-    def wait_for(self, count: int, timeout: float = 30.0) -> None:
-        """Wait until `count` more requests succeeded."""
-        deadline = time.monotonic() + timeout
-        target = self.ok + count
-        while self.ok < target:
-            assert time.monotonic() < deadline, f"load stalled; failures: {self.failures[:5]}"
-            time.sleep(0.02)
-
-    def __enter__(self) -> PostLoad:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(60)
+    def accept(self, sent: float, response: httpx.Response) -> str | None:
+        if response.status_code == 200 and response.content == BODY:
+            return None
+        return f"status {response.status_code}, {len(response.content)} bytes"
 
 
 def test_four_hups_under_keep_alive_post_load_lose_nothing(tmp_path: Path) -> None:
