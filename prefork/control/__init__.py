@@ -5,7 +5,8 @@ on one line, e.g. `{"cmd": "scale", "workers": 4, "wait": true}`, and reads
 one JSON object line back: `{"ok": true, ...}` or `{"ok": false, "error":
 "one line"}`.  With `"wait": true` the master answers once the outcome is
 known (the reload finished or failed, the workers are all ready, the master
-stopped), so the client can report it.
+stopped), so the client can report it.  Every request and answer is
+written out, key for key, in `prefork.control.protocol`.
 
 Trust, both ways: whoever can write to the socket's directory can replace the
 socket with a listener of their own, so the directory must be one nobody else
