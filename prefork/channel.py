@@ -9,7 +9,7 @@ second), so neither process can ever block on the other.
 
 Worker -> master messages, in the order a worker sends them (`WorkerMessage`):
 
-    Booted     the app is imported: its interface, declared or detected
+    Booted     the app is imported: its interface, and whether it was detected
     Ready      it accepts connections
     Heartbeat  once a second: its `Counters` (and metrics with --metrics-bind)
     Failed     it could not boot (status 3 or 4, one line, the traceback); it exits
@@ -41,22 +41,20 @@ class Counters(TypedDict):
     inflight: int
     connections: int
     websockets: int
-    rejected: int
     rss: int  # bytes
 
 
-CounterName = Literal["requests", "inflight", "connections", "websockets", "rejected", "rss"]
+CounterName = Literal["requests", "inflight", "connections", "websockets", "rss"]
 
 
 def no_counters() -> Counters:
     """Before a worker's first heartbeat."""
-    return Counters(requests=0, inflight=0, connections=0, websockets=0, rejected=0, rss=0)
+    return Counters(requests=0, inflight=0, connections=0, websockets=0, rss=0)
 
 
 class Booted(TypedDict):
     type: Literal["booted"]
-    interface: str  # "wsgi" or "asgi"
-    declared: str  # the interface as configured or detected (asgi2, asgi3, wsgi)
+    declared: str  # the app's interface as the log names it
     detected: bool
 
 

@@ -10,6 +10,7 @@
          |                            or the command failed; exit 1
          +-- NoMasterError            nothing listens on the control socket; exit 1
          +-- ControlTimeout           its outcome did not come within --timeout; exit 5
+         +-- ControlSocketInUse       (master) another master of ours answers on its path
 
     ProtocolError                     the peer broke HTTP; carries the status it implies
      +-- (status 400/408/413/414/431/501/505 chosen by the raiser)
@@ -65,6 +66,10 @@ class NoMasterError(ControlError):
 
 class ControlTimeout(ControlError):
     exit_status = EXIT_TIMEOUT
+
+
+class ControlSocketInUse(ControlError):
+    """Another live master of ours already answers on this control socket path."""
 
 
 class ProtocolError(Exception):

@@ -21,9 +21,8 @@ line", "usage": true}` (usage only when the request itself was wrong), or for
 
 from __future__ import annotations
 
-from typing import Final, Literal, NotRequired, TypedDict, TypeGuard
-
-COMMANDS: Final = ("status", "reload", "scale", "stop", "logs")
+from collections.abc import Callable
+from typing import Literal, NotRequired, TypedDict, TypeGuard
 
 
 class StatusRequest(TypedDict):
@@ -146,6 +145,8 @@ class LogsAnswer(TypedDict):
 
 
 Response = Answer | Status | LogsAnswer
+# How the master answers one request: at once, or later (a waiting reload).
+Reply = Callable[[Response], None]
 
 
 class BadRequest(ValueError):

@@ -26,21 +26,16 @@ from typing import Final
 
 from prefork import logs
 from prefork.control import check_directory, peer_credentials, trusted_uid
-from prefork.control.protocol import Answer, Response
-from prefork.errors import ControlError
+from prefork.control.protocol import Answer, Reply, Response
+from prefork.errors import ControlError, ControlSocketInUse
 
 log = logs.LOGGER
 
 MAX_REQUEST: Final = 65536
 SEND_TIMEOUT: Final = 1.0
 
-Reply = Callable[[Response], None]
 # Gets each decoded request object (not yet checked: protocol.parse_request).
 Handler = Callable[[dict[str, object], Reply], None]
-
-
-class ControlSocketInUse(ControlError):
-    """Another live master of ours already answers on this path."""
 
 
 class ControlServer:

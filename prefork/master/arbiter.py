@@ -65,7 +65,7 @@ from prefork import config as config_mod
 from prefork.channel import Channel, Drain, Message, Retire
 from prefork.config import Config
 from prefork.control import default_path
-from prefork.control.server import ControlServer, ControlSocketInUse
+from prefork.control.server import ControlServer
 from prefork.envfile import EnvFile
 from prefork.errors import (
     EXIT_BOOT,
@@ -73,6 +73,7 @@ from prefork.errors import (
     EXIT_OK,
     EXIT_RUNTIME,
     ConfigError,
+    ControlSocketInUse,
     PreforkError,
 )
 from prefork.master import faults, health, slots

@@ -23,7 +23,6 @@ exits 2 for those, 1 for other failures).
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,7 +32,7 @@ from prefork.control.protocol import (
     LogsAnswer,
     LogsRequest,
     ReloadResult,
-    Response,
+    Reply,
     ScaleRequest,
     parse_request,
 )
@@ -42,8 +41,6 @@ from prefork.master.workers import WorkerState
 
 if TYPE_CHECKING:
     from prefork.master.arbiter import Arbiter
-
-Reply = Callable[[Response], None]
 
 
 @dataclass(slots=True)

@@ -20,7 +20,6 @@ regular wake-ups.
 from __future__ import annotations
 
 import contextlib
-import logging
 import selectors
 import socket
 import time
@@ -28,7 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-log = logging.getLogger("prefork")
+from prefork import logs
+
+log = logs.LOGGER
 
 MAX_REQUEST: Final = 8192  # nginx's default client_header_buffer_size is 1 KiB; a probe needs less
 CLIENT_TIMEOUT: Final = 5.0

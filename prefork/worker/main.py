@@ -208,7 +208,6 @@ def _run(spec: WorkerSpec) -> int:
     spec.channel.send(
         Booted(
             type="booted",
-            interface=loaded.interface,
             declared=loaded.declared,
             detected=loaded.detected,
         )
@@ -332,7 +331,6 @@ class _Worker:
                 inflight=counters.inflight,
                 connections=counters.connections,
                 websockets=len(server.state.sessions),
-                rejected=counters.rejected,
                 rss=resident_bytes(self.statm),
             ),
         )

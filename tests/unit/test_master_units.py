@@ -66,7 +66,7 @@ def test_a_retiring_worker_is_not_capacity() -> None:
 
 def test_channel_keeps_message_boundaries_and_reports_eof() -> None:
     master, worker = Channel.pair()
-    booted = Booted(type="booted", interface="wsgi", declared="wsgi", detected=True)
+    booted = Booted(type="booted", declared="wsgi", detected=True)
     assert worker.send(booted)
     assert worker.send(Ready(type="ready"))
     messages, eof = master.receive()
