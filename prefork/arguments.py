@@ -65,6 +65,8 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and exit status 2."""
+
     def error(self, message: str) -> NoReturn:
         # One line, like every other configuration error: argparse's default
         # usage dump is some twenty lines above the one that matters.

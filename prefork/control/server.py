@@ -39,6 +39,9 @@ Handler = Callable[[dict[str, object], Reply], None]
 
 
 class ControlServer:
+    """The master's control socket: accepts trusted clients, reads one request
+    line each, hands it to the handler and writes the reply it is given."""
+
     def __init__(self, path: str, handler: Handler, selector: selectors.BaseSelector) -> None:
         self.path = path
         self.handler = handler

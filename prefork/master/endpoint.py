@@ -46,6 +46,8 @@ class _Client:
 
 @dataclass
 class Endpoint:
+    """The --metrics-bind listener and its clients, served from the master's selector."""
+
     sock: socket.socket
     selector: selectors.BaseSelector
     render: Callable[[], str]

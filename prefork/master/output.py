@@ -38,6 +38,8 @@ MAX_LINE: Final = 65536
 
 @dataclass(frozen=True, slots=True)
 class LogLine:
+    """One line of the master's or a worker's output, as `prefork logs` shows it."""
+
     seq: int  # increases by one per line, for `prefork logs --follow`
     time: float
     source: str  # "master", "worker 0"
@@ -47,6 +49,8 @@ class LogLine:
 
 @dataclass
 class LogRing:
+    """The last RING_LINES lines of every source, numbered for `prefork logs --follow`."""
+
     lines: deque[LogLine] = field(default_factory=lambda: deque(maxlen=RING_LINES))
     next_seq: int = 1
 

@@ -31,6 +31,8 @@ from prefork.master.slots import Reason
 
 
 class WorkerState(enum.Enum):
+    """Where a worker is in its life; the moves allowed are TRANSITIONS."""
+
     BOOTING = "booting"
     READY = "ready"
     DRAINING = "draining"
@@ -46,7 +48,7 @@ TRANSITIONS: Final[dict[WorkerState, frozenset[WorkerState]]] = {
 
 
 class IllegalTransition(RuntimeError):
-    pass
+    """A policy asked for a move TRANSITIONS does not allow: a bug in the master."""
 
 
 @dataclass(eq=False, slots=True)
