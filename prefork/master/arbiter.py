@@ -438,7 +438,7 @@ class Arbiter:
         except ConfigError as exc:  # --log-config changed on disk and broke
             log.error("Reopening logs: %s; prefork's own log setup stays in place", exc)  # noqa: TRY400 - one line, not a traceback
         for handle in self.workers.values():
-            self._signal(handle, signal.SIGUSR1)
+            self.send_signal(handle, signal.SIGUSR1)
 
     def handle_usr2(self) -> None:
         self.upgrade.start("SIGUSR2")
@@ -745,7 +745,7 @@ class Arbiter:
 
     # -- stopping ------------------------------------------------------------
 
-    def _signal(self, handle: WorkerHandle, signum: int) -> None:
+    def send_signal(self, handle: WorkerHandle, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(handle.pid, signum)
 
@@ -769,10 +769,10 @@ class Arbiter:
             # Before the signal, so it is waiting when the worker drains: open
             # WebSockets hear 1012 (reconnect, we keep serving) or 1001 (stopping).
             handle.channel.send(Drain(type="drain", restart=self.stop_mode is None))
-            self._signal(handle, signal.SIGTERM)
+            self.send_signal(handle, signal.SIGTERM)
         else:
             grace = min(FAST_STOP_GRACE, self.config.graceful_timeout + KILL_SLACK)
-            self._signal(handle, signal.SIGQUIT)
+            self.send_signal(handle, signal.SIGQUIT)
         if handle.kill_at is None or now + grace < handle.kill_at:
             handle.kill_at = now + grace
             handle.kill_why = f"still running {grace:g}s after being told to stop"
@@ -808,50 +808,18 @@ class Arbiter:
     def kill(self, handle: WorkerHandle, why: str, signum: int = signal.SIGKILL) -> None:
         """Send a fatal signal, remembering why, so the exit is not blamed on the OOM killer."""
         handle.killed_for = why
-        self._signal(handle, signum)
+        self.send_signal(handle, signum)
 
     # -- time-based policies ---------------------------------------------------
 
     def _tick(self, now: float) -> None:
-        config = self.config
         if self.endpoint is not None:
             self.endpoint.sweep(now)
         booting = not self.initial_ready or self.reloads.run is not None
         errored = any(record.errored for record in self.slots.records.values())
         healthy = not errored and not self.stop_mode
         self.notifier.tick(now, booting and healthy, lambda: status_mod.snapshot(self))
-        for handle in list(self.workers.values()):
-            if handle.kill_at is not None and now >= handle.kill_at:
-                log.warning("%s: %s; sending SIGKILL", handle.name, handle.kill_why)
-                handle.kill_at = None
-                self.kill(handle, handle.kill_why)
-            elif (
-                handle.state is WorkerState.BOOTING
-                and not handle.exit_expected
-                and handle.error is None
-                and config.boot_timeout
-                and now - handle.started > config.boot_timeout
-            ):
-                handle.error = f"not ready within --boot-timeout {config.boot_timeout:g}s"
-                log.error("%s: %s; killing it", handle.name, handle.error)
-                handle.end_reason = slots.TIMEOUT
-                self.kill(handle, handle.error)
-            elif (
-                handle.state is WorkerState.READY
-                and config.timeout
-                and handle.aborted_at is None
-                and now - handle.last_seen > config.timeout
-            ):
-                why = f"no heartbeat for {config.timeout:g}s"
-                log.error("%s timed out (%s); sending SIGABRT", handle.name, why)
-                handle.aborted_at = now
-                handle.kill_at = now + health.ABORT_GRACE
-                handle.kill_why = why
-                handle.end_reason = slots.TIMEOUT
-                self.kill(handle, why, signal.SIGABRT)
-                # A stopped worker (SIGSTOP, a debugger) would only see the
-                # SIGABRT, and dump its stacks, once continued.
-                self._signal(handle, signal.SIGCONT)
+        health.watch(self, now)
         if self.stop_mode:
             return
         for handle in self.workers.values():

@@ -7,6 +7,7 @@ exactly what a test set up.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from collections.abc import Iterator
 from unittest.mock import ANY
@@ -16,7 +17,7 @@ import pytest
 from prefork.channel import Channel
 from prefork.config import Config
 from prefork.control.protocol import BadRequest, Response, parse_request
-from prefork.master import slots, status
+from prefork.master import health, slots, status
 from prefork.master.arbiter import Arbiter, StopMode
 from prefork.master.reload import ReloadRun, replacement_queue
 from prefork.master.workers import WorkerHandle, WorkerState
@@ -235,3 +236,48 @@ def test_a_ready_replacement_leaves_its_predecessor_retiring(arbiter: Arbiter) -
     old.attach(new)
     assert new.detach(predecessor_serves_on=False) is old
     assert old.retiring  # it drains next
+
+
+# -- the watchdog ------------------------------------------------------------------------
+
+
+class Signals:
+    """Stands in for the arbiter's kill and send_signal: no signal leaves the test."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, arbiter: Arbiter) -> None:
+        self.sent: list[tuple[int, int, str]] = []
+        monkeypatch.setattr(arbiter, "kill", self.kill)
+        monkeypatch.setattr(arbiter, "send_signal", self.send_signal)
+
+    def kill(self, handle: WorkerHandle, why: str, signum: int = signal.SIGKILL) -> None:
+        handle.killed_for = why
+        self.sent.append((handle.pid, signum, why))
+
+    def send_signal(self, handle: WorkerHandle, signum: int) -> None:
+        self.sent.append((handle.pid, signum, ""))
+
+
+def test_the_watchdog_kills_slow_boots_and_aborts_silent_workers(
+    arbiter: Arbiter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signals = Signals(monkeypatch, arbiter)
+    arbiter.config = dataclasses.replace(arbiter.config, boot_timeout=10.0, timeout=5.0)
+    booting = add_worker(arbiter, 0, WorkerState.BOOTING)
+    silent = add_worker(arbiter, 1)
+    fine = add_worker(arbiter, 2)
+    now = booting.started + 11
+    silent.last_seen = now - 6
+    fine.last_seen = now - 1
+    health.watch(arbiter, now)
+    assert signals.sent == [
+        (booting.pid, signal.SIGKILL, "not ready within --boot-timeout 10s"),
+        (silent.pid, signal.SIGABRT, "no heartbeat for 5s"),
+        (silent.pid, signal.SIGCONT, ""),
+    ]
+    assert (booting.end_reason, silent.end_reason, fine.end_reason) == ("timeout", "timeout", None)
+    signals.sent.clear()
+    health.watch(arbiter, now + 1)  # each is dealt with once
+    assert signals.sent == []
+    assert silent.kill_at is not None
+    health.watch(arbiter, silent.kill_at)  # the abort did not end it
+    assert signals.sent == [(silent.pid, signal.SIGKILL, "no heartbeat for 5s")]
