@@ -20,14 +20,15 @@ The arbiter keeps the loop, the worker table and what acts on single
 workers (spawn, drain, kill, reap, replace); the policies that span many
 workers live apart and act through those methods: rolling reloads
 (reload.py), the USR2 upgrade (upgrade.py), control commands (commands.py),
-and what the master reports about itself (status.py, metrics.py).
+what a worker's exit means (exits.py), the watchdog (health.py), and what
+the master reports about itself (status.py, metrics.py).
 
 Every policy that replaces a live worker (reload, --max-requests,
 --max-memory) goes through `replace`: fork the new one first, wait for its
 `ready`, then drain the old one, so a request is never cut off and capacity
 never drops.  Crashes are handled by `_reconcile` simply noticing a missing
 worker; each slot backs off on its own repeated boot failures and is marked
-`errored` after too many (slots.py).  When every slot is errored and no
+`errored` after too many (exits.py, slots.py).  When every slot is errored and no
 worker serves, the master exits: 3 before the first `Ready`, 1 after.
 
 A worker that fails to import the app (exit 4) or to boot (exit 3) during
@@ -47,7 +48,6 @@ import enum
 import functools
 import itertools
 import logging
-import math
 import os
 import selectors
 import signal
@@ -69,7 +69,6 @@ from prefork.control.server import ControlServer
 from prefork.envfile import EnvFile
 from prefork.errors import (
     EXIT_BOOT,
-    EXIT_IMPORT,
     EXIT_OK,
     EXIT_RUNTIME,
     ConfigError,
@@ -80,6 +79,7 @@ from prefork.master import faults, health, slots
 from prefork.master import status as status_mod
 from prefork.master.commands import Commands
 from prefork.master.endpoint import Endpoint
+from prefork.master.exits import Exits
 from prefork.master.output import LogRing, OutputPipe, RingHandler, WorkerOutput
 from prefork.master.reload import Reloads
 from prefork.master.upgrade import Upgrade, old_master_from_environment
@@ -173,8 +173,6 @@ class Arbiter:
         self.stop_mode: StopMode | None = None
         self.exit_status = EXIT_OK
         self.app_logged = False
-        # (generation, traceback) last logged: each attempt shows it once, not per worker.
-        self.last_boot_traceback: tuple[int, str] | None = None
         # policies
         self.slots = slots.SlotBook()  # restarts by reason, crash backoff, errored
         # A count set at runtime (scale, TTIN, TTOU) survives reloads, as in
@@ -183,6 +181,7 @@ class Arbiter:
         self.commands = Commands(self)
         self.reloads = Reloads(self)
         self.upgrade = Upgrade(self)
+        self.exits = Exits(self)
         self.faults = faults.FaultBudget()
         self.started_wall = time.time()
 
@@ -644,20 +643,8 @@ class Arbiter:
             elif (handle := self.workers.get(pid)) is not None:
                 self._worker_exited(handle, status)
 
-    def _with_traceback(self, handle: WorkerHandle, what: str) -> str:
-        """ "<worker> <what>", then the user's traceback behind it, once per generation.
-
-        Every worker of a broken deploy fails the same way: one traceback is enough.
-        """
-        line = f"{handle.name} {what}"
-        details = handle.error_traceback
-        if not details or (handle.generation, details) == self.last_boot_traceback:
-            return line
-        self.last_boot_traceback = (handle.generation, details)
-        return f"{line}\n{details}"
-
     def _worker_exited(self, handle: WorkerHandle, status: int) -> None:
-        now = time.monotonic()
+        """Take a reaped worker out of the table; exits.py decides what its exit means."""
         messages, _ = handle.channel.receive()  # a `failed` sent just before exit
         for message in messages:
             self._on_message(handle, message)
@@ -671,77 +658,7 @@ class Arbiter:
             self.table.release(handle.row)
         was = handle.state
         handle.move(WorkerState.EXITED)
-        how = health.describe_exit(status, handle.killed_for)
-        code = health.exit_code(status)
-        old = handle.detach(predecessor_serves_on=True)
-
-        if handle.exit_expected:
-            text = "exited" if code == 0 else how
-            if handle.end_reason is not None and not self.stop_mode:
-                text += f" [{self._slot_summary(handle.slot)}]"
-            log.info("%s %s", handle.name, text)
-            return
-        reason = handle.error or f"{handle.name} {how}"
-        never_ready = was is WorkerState.BOOTING
-        if not self.initial_ready and never_ready and code in (EXIT_BOOT, EXIT_IMPORT):
-            log.error("%s", self._with_traceback(handle, f"failed to boot: {handle.error or how}"))
-            log.error("Shutting down: a worker could not boot (exit status %d)", code)
-            self.exit_status = code
-            self.stop(graceful=False)
-            return
-        if never_ready:
-            self.commands.worker_failed(reason)
-        run = self.reloads.run
-        if run is not None and never_ready and handle.generation == run.generation:
-            # The new code failed, not the slot: nothing was restarted.
-            log.error("%s", self._with_traceback(handle, f"failed to boot: {handle.error or how}"))
-            self.reloads.failed(reason)
-            return
-        # A worker the watchdog killed was ready; anything else unplanned is a crash.
-        cause = handle.end_reason or slots.CRASH
-        early = never_ready or (
-            cause == slots.CRASH
-            and handle.ready_at is not None
-            and now - handle.ready_at < slots.EARLY_WINDOW
-        )
-        if old is not None and old.alive:
-            # A replacement for --max-requests/--max-memory failed; the old
-            # worker stays, and the replacement is tried again after a backoff.
-            self.slots.boot_failed(handle.slot, now, reason)
-            delay = slots.respawn_delay(self.slots[handle.slot].failures)
-            old.retry_at = now + delay
-            stays = f"worker {old.slot} (pid {old.pid}) stays, retried in {delay:.1f}s"
-            line = f"failed to boot: {handle.error or how}; {stays}"
-            log.error("%s", self._with_traceback(handle, line))
-            return
-        self.slots.replaced(handle.slot, cause)
-        summary = self._slot_summary(handle.slot)
-        if handle.error:
-            log.error("%s failed to boot: %s [%s]", handle.name, handle.error, summary)
-        else:
-            log.error("%s %s [%s]", handle.name, how, summary)
-        if not early:
-            return  # served for a while: respawned at once
-        delay = self.slots.boot_failed(handle.slot, now, handle.error or how)
-        failures = self.slots[handle.slot].failures
-        if math.isinf(delay):
-            log.error(
-                "Worker slot %d is errored: %d boot failures in a row (last: %s); "
-                "not respawning it until a reload or a scale",
-                handle.slot,
-                failures,
-                handle.error or how,
-            )
-        elif delay:
-            log.warning(
-                "Respawning worker %d in %.1fs (%d boot failures in a row)",
-                handle.slot,
-                delay,
-                failures,
-            )
-
-    def _slot_summary(self, slot: int) -> str:
-        return f"slot {slot}: {self.slots.summary(slot)}"
+        self.exits.judge(handle, status, was)
 
     # -- stopping ------------------------------------------------------------
 

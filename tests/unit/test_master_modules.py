@@ -281,3 +281,64 @@ def test_the_watchdog_kills_slow_boots_and_aborts_silent_workers(
     assert silent.kill_at is not None
     health.watch(arbiter, silent.kill_at)  # the abort did not end it
     assert signals.sent == [(silent.pid, signal.SIGKILL, "no heartbeat for 5s")]
+
+
+# -- what an exit means ------------------------------------------------------------------
+
+
+def exited(code: int) -> int:
+    """A waitpid status for a process that exited with `code`."""
+    return code << 8
+
+
+def reap(arbiter: Arbiter, handle: WorkerHandle, status: int) -> None:
+    was = handle.state
+    del arbiter.workers[handle.pid]
+    handle.channel.close()
+    handle.move(WorkerState.EXITED)
+    arbiter.exits.judge(handle, status, was)
+
+
+def test_a_broken_first_boot_stops_the_master_with_its_status(
+    arbiter: Arbiter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signals = Signals(monkeypatch, arbiter)
+    sibling = add_worker(arbiter, 1, WorkerState.BOOTING)
+    reap(arbiter, add_worker(arbiter, 0, WorkerState.BOOTING), exited(4))
+    assert arbiter.exit_status == 4
+    assert arbiter.stop_mode is StopMode.FAST
+    assert signals.sent == [(sibling.pid, signal.SIGQUIT, "")]
+
+
+def test_a_failed_replacement_leaves_the_old_worker_serving(
+    arbiter: Arbiter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Signals(monkeypatch, arbiter)
+    arbiter.initial_ready = True
+    old = add_worker(arbiter, 0)
+    new = add_worker(arbiter, 0, WorkerState.BOOTING)
+    old.attach(new)
+    reap(arbiter, new, exited(3))
+    assert old.serving_capacity
+    assert old.retry_at > 0
+    assert arbiter.slots[0].failures == 1
+    assert arbiter.stop_mode is None
+
+
+def test_a_crash_after_serving_is_counted_but_not_backed_off(arbiter: Arbiter) -> None:
+    arbiter.initial_ready = True
+    worker = add_worker(arbiter, 0)
+    assert worker.ready_at is not None
+    worker.ready_at -= slots.EARLY_WINDOW + 1
+    reap(arbiter, worker, signal.SIGSEGV)  # killed by a signal
+    record = arbiter.slots[0]
+    assert (record.restarts, record.last_reason, record.failures) == (1, "crash", 0)
+    assert arbiter.slots.may_spawn(0, 0.0)
+
+
+def test_an_early_crash_backs_its_slot_off(arbiter: Arbiter) -> None:
+    arbiter.initial_ready = True
+    reap(arbiter, add_worker(arbiter, 0), signal.SIGSEGV)
+    record = arbiter.slots[0]
+    assert record.failures == 1
+    assert not arbiter.slots.may_spawn(0, record.not_before - 0.1)
