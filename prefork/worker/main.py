@@ -205,13 +205,7 @@ def _run(spec: WorkerSpec) -> int:
             return _fail(spec, EXIT_IMPORT, str(exc), exc.details)
     if spec.hooks is not None:
         loaded = spec.hooks.post_worker_init(loaded)
-    spec.channel.send(
-        Booted(
-            type="booted",
-            declared=loaded.declared,
-            detected=loaded.detected,
-        )
-    )
+    spec.channel.send(Booted(type="booted", declared=loaded.declared, detected=loaded.detected))
     import uvloop
 
     loop = uvloop.new_event_loop()
