@@ -35,6 +35,13 @@ from prefork.control import (
     trusted_uid,
 )
 from prefork.control.display import format_list, format_status
+from prefork.control.protocol import (
+    ReloadRequest,
+    Request,
+    ScaleRequest,
+    StatusRequest,
+    StopRequest,
+)
 from prefork.errors import (
     EXIT_RUNTIME,
     EXIT_USAGE,
@@ -69,7 +76,7 @@ with one line and exit status 1."""
 
 
 def request(
-    path: str, message: dict[str, Any], wait: float | None = None, *, private: bool = False
+    path: str, message: Request, wait: float | None = None, *, private: bool = False
 ) -> dict[str, Any]:
     """Send one request and return the master's response.
 
@@ -110,7 +117,7 @@ def request(
         if wait is None:
             raise ControlError(f"the master at {path} did not answer") from None
         raise ControlTimeout(
-            f"no outcome within {wait:g}s; the {message.get('cmd')} goes on (see prefork status)"
+            f"no outcome within {wait:g}s; the {message['cmd']} goes on (see prefork status)"
         ) from None
     except OSError as exc:
         raise ControlError(f"cannot reach the master at {path}: {exc.strerror or exc}") from None
@@ -135,7 +142,7 @@ def list_masters(directory: Path) -> list[dict[str, Any]]:
     statuses = []
     for path in sorted(directory.glob("*.sock")):
         with contextlib.suppress(NoMasterError):
-            statuses.append(request(str(path), {"cmd": "status"}))
+            statuses.append(request(str(path), StatusRequest(cmd="status")))
     return statuses
 
 
@@ -165,15 +172,13 @@ def build_parser() -> OneLineParser:
     return parser
 
 
-def _message(parser: OneLineParser, args: Any) -> dict[str, Any]:
-    """The request for the parsed command line; every argument error is a usage error."""
-    message: dict[str, Any] = {"cmd": args.command}
+def _message(parser: OneLineParser, args: Any) -> Request | None:
+    """The request for the parsed command line (None for top and logs, which send
+    their own); every argument error is a usage error."""
+    text = (args.count or "").strip()
     if args.command == "scale":
-        text = (args.count or "").strip()
         if not COUNT.fullmatch(text):
             parser.error(f"scale needs a worker count: N, +N or -N, not {text!r}")
-        message["workers"] = int(text)
-        message["relative"] = text[0] in "+-"
     elif args.count is not None:
         parser.error(f"{args.command} takes no argument (got {args.count!r})")
     if not (math.isfinite(args.timeout) and args.timeout >= 0):
@@ -184,9 +189,16 @@ def _message(parser: OneLineParser, args: Any) -> dict[str, Any]:
         parser.error("--json applies to status only")
     if args.lines < 0:
         parser.error("--lines must be 0 (all) or more")
-    if args.command in WAITING_COMMANDS and args.timeout > 0:
-        message["wait"] = True
-    return message
+    wait = args.command in WAITING_COMMANDS and args.timeout > 0
+    if args.command == "scale":
+        return ScaleRequest(cmd="scale", workers=int(text), relative=text[0] in "+-", wait=wait)
+    if args.command == "reload":
+        return ReloadRequest(cmd="reload", wait=wait)
+    if args.command == "stop":
+        return StopRequest(cmd="stop", wait=wait)
+    if args.command == "status":
+        return StatusRequest(cmd="status")
+    return None
 
 
 def main(argv: Sequence[str]) -> int:
@@ -208,6 +220,7 @@ def main(argv: Sequence[str]) -> int:
             return top(lambda m: request(path, m, private=private), path, args.interval)
         if args.command == "status" and args.socket is None and args.name is None:
             return _list(args.json)
+        assert message is not None  # every other command has a request
         wait = args.timeout if message.get("wait") else None
         response = request(path, message, wait, private=private)
     except ControlError as exc:

@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from prefork.control.protocol import LogsRequest, Request
 from prefork.errors import ControlError
 
 # client.request, bound to the master's socket (passed in: the client imports this
-# module and top.py).
-Fetch = Callable[[dict[str, Any]], dict[str, Any]]
+# module and top.py).  The answer is the master's JSON, unchecked.
+Fetch = Callable[[Request], dict[str, Any]]
 
 FOLLOW_INTERVAL: Final = 0.5
 
@@ -39,20 +40,25 @@ def _print(entries: list[Any]) -> int:
     return last
 
 
-def show(fetch: Fetch, lines: int, follow: bool, worker: int | None) -> int:
-    """Print the last `lines` lines (of one worker if given); keep following with `follow`."""
-    message: dict[str, Any] = {"cmd": "logs", "lines": lines}
+def logs_request(lines: int, worker: int | None, after: int = 0) -> LogsRequest:
+    """Ask for the last `lines` lines (0: all) after seq `after`, of one worker if given."""
+    message = LogsRequest(cmd="logs", lines=lines, after=after)
     if worker is not None:
         message["worker"] = worker
+    return message
+
+
+def show(fetch: Fetch, lines: int, follow: bool, worker: int | None) -> int:
+    """Print the last `lines` lines (of one worker if given); keep following with `follow`."""
     try:
-        response = fetch(message)
+        response = fetch(logs_request(lines, worker))
         if not response.get("ok"):
             print(f"prefork: error: {response.get('error', 'the master refused')}", file=sys.stderr)
             return 1
         after = _print(response["entries"]) or int(response.get("last", 0))
         while follow:
             time.sleep(FOLLOW_INTERVAL)
-            response = fetch({**message, "lines": 0, "after": after})
+            response = fetch(logs_request(0, worker, after))
             after = _print(response["entries"]) or after
     except KeyboardInterrupt:
         return 0

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from typing import Final
 
 from prefork.control.display import format_status
-from prefork.control.logs import Fetch, format_entry
+from prefork.control.logs import Fetch, format_entry, logs_request
+from prefork.control.protocol import StatusRequest
 
 # ANSI: cursor home, then clear to the end of the screen (no flicker, unlike a full clear).
 REDRAW: Final = "\x1b[H\x1b[J"
@@ -85,10 +86,7 @@ def _log_pane(fetch: Fetch, worker: int | None, rows: int) -> list[str]:
     title = f"--- log: {shown} (0-9: one worker, a: all) ---"
     if rows < 2:
         return []
-    message: dict[str, object] = {"cmd": "logs", "lines": rows - 1}
-    if worker is not None:
-        message["worker"] = worker
-    entries = fetch(message).get("entries", [])
+    entries = fetch(logs_request(rows - 1, worker)).get("entries", [])
     return [title, *(format_entry(entry) for entry in entries)]
 
 
@@ -101,7 +99,7 @@ def top(fetch: Fetch, path: str, interval: float) -> int:
     try:
         with _keys() as fd:
             while True:
-                status = fetch({"cmd": "status"})
+                status = fetch(StatusRequest(cmd="status"))
                 stamp = time.strftime("%H:%M:%S")
                 lines = [
                     f"prefork top - {stamp} - {path} - q quits",
