@@ -1,10 +1,10 @@
 """Control commands: what each one does to the master, and when its outcome is known.
 
-Requests are checked by control/protocol.py's `parse_request` before they get
-here.  `status` and `logs` are answered at once.  `reload`, `scale` and `stop` are answered at
-once with what was started, unless the client asked to wait (`"wait": true`,
-what `prefork reload|scale|stop` send by default); then the answer is the
-outcome, sent when it is known:
+Each request is checked by control/protocol.py's `parse_request` first.
+`status` and `logs` are answered at once.  `reload`, `scale` and `stop` are
+answered at once with what was started, unless the client asked to wait
+(`"wait": true`, what `prefork reload|scale|stop` send by default); then the
+answer is the outcome, sent when it is known:
 
 reload   the reload run the request started (or, while one was running, the
          run queued after it) completed or failed; an upgrade (USR2, HUP with
@@ -64,6 +64,7 @@ def failed(error: str, *, usage: bool = False) -> Answer:
 
 
 def done(result: str) -> Answer:
+    """A success answer: one line saying what was started or what came of it."""
     return Answer(ok=True, result=result)
 
 
