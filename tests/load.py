@@ -5,6 +5,11 @@
 until stopped.  Every failure is kept as one line, so a test can assert
 there was none: a transport error, or whatever `accept` refuses.  A
 subclass overrides `accept` to check (and record) each response.
+
+Transport errors on a connection's first request are also listed apart
+(`new_connection_failures`): they are what `--reuse-port` may lose when a
+retiring worker closes its own socket with connections still queued on it
+(docs/operations.md), while an error on a kept-alive connection never is.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class KeepAliveLoad:
         self.ok = 0
         self.reconnects = 0  # responses with `Connection: close`
         self.failures: list[str] = []
+        self.new_connection_failures: list[str] = []  # a subset of failures
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
@@ -40,6 +46,7 @@ class KeepAliveLoad:
 
     def _run(self) -> None:
         with httpx.Client(timeout=30) as client:
+            new_connection = True  # httpx connects for the first request and after a close
             while not self.stop.is_set():
                 sent = time.monotonic()
                 try:
@@ -47,15 +54,19 @@ class KeepAliveLoad:
                 except httpx.HTTPError as exc:
                     with self.lock:
                         self.failures.append(f"{type(exc).__name__}: {exc}")
+                        if new_connection:
+                            self.new_connection_failures.append(self.failures[-1])
+                    new_connection = True
                     continue
+                closed = response.headers.get("connection", "").lower() == "close"
+                new_connection = closed
                 with self.lock:
                     failure = self.accept(sent, response)
                     if failure is not None:
                         self.failures.append(failure)
                         continue
                     self.ok += 1
-                    if response.headers.get("connection", "").lower() == "close":
-                        self.reconnects += 1
+                    self.reconnects += closed
                 if self.pace:
                     self.stop.wait(self.pace)
 

@@ -189,7 +189,14 @@ def test_three_hups_under_load_drop_nothing(
         assert {version for version, _ in latest} == {"v4"}
         assert {pid for _, pid in latest}.isdisjoint(first)
         traffic.stop.set()
-    assert traffic.failures == []
+    if extra:
+        # --reuse-port's documented trade-off (docs/operations.md): without the
+        # tcp_migrate_req sysctl, a connection still queued on a retiring
+        # worker's own socket is reset. Nothing else may fail, and only a few.
+        assert traffic.failures == traffic.new_connection_failures
+        assert len(traffic.failures) <= 3, traffic.failures
+    else:
+        assert traffic.failures == []
     assert traffic.ok > 100  # real traffic went through every reload (low: CI may be loaded)
 
 
