@@ -20,6 +20,7 @@ COLOURS: Final = {
     "uvicorn": "#1f77b4",
     "granian": "#ff7f0e",
     "gunicorn sync": "#2ca02c",
+    "gunicorn gthread": "#8c564b",
     "gunicorn+uvicorn": "#9467bd",
     "bare uvloop": "#7f7f7f",
 }
@@ -33,7 +34,9 @@ def draw(results: dict[str, Any], out: Path) -> None:
     matplotlib = importlib.import_module("matplotlib")
     matplotlib.use("Agg")
     plt = importlib.import_module("matplotlib.pyplot")
-    servers: list[dict[str, Any]] = results["servers"]
+    # One Python's comparison (the first measured); the report tabulates the others.
+    first = (results.get("pythons") or [None])[0]
+    servers = [s for s in results["servers"] if s.get("python") == first]
     panels = [i for i in ("wsgi", "asgi") if any(s["interface"] == i for s in servers)]
     fig, axes = plt.subplots(len(panels), 1, figsize=(11, 4.2 * len(panels)), squeeze=False)
     for ax, interface in zip((row[0] for row in axes), panels, strict=True):
@@ -73,7 +76,8 @@ def draw(results: dict[str, Any], out: Path) -> None:
         ax.set_title(f"{interface.upper()}: {workers} workers, wrk -t1 -c64 (sleep: -c512)")
         ax.grid(axis="y", which="both", alpha=0.3)
         ax.legend(fontsize="small", ncols=3)
-    fig.suptitle(f"prefork vs the field, {results['date']}")
+    on = f", Python {first}" if first else ""
+    fig.suptitle(f"prefork vs the field{on}, {results['date']}")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 

@@ -11,10 +11,12 @@ launch to that first answer is the startup time.  Stopping sends SIGTERM to
 the process we launched, waits (bounded), then SIGKILLs its process group:
 only what we started is ever signalled.
 
-Peers (uvicorn, granian, gunicorn) and matplotlib live in their own
-virtualenv, benchmarks/.venv, with prefork installed there editable, so the
-test environment is never touched and every server runs on the same
-interpreter, uvloop and httptools.
+Peers (uvicorn, granian, gunicorn), the frameworks (FastAPI, Flask) and
+matplotlib live in their own virtualenv, benchmarks/.venv (benchmarks/.venv-X.Y
+for another Python, `run.py --python X.Y`), with prefork installed there
+editable, so the test environment is never touched and every server runs on
+the same interpreter, uvloop and httptools.  Packages that constraints.txt
+pins (FastAPI, Flask, uvloop, httptools, ...) get the same pins as the tests.
 """
 
 from __future__ import annotations
@@ -39,8 +41,31 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 BENCH_DIR: Final = ROOT / "benchmarks"
 VENV_DIR: Final = BENCH_DIR / ".venv"
 HOST: Final = "127.0.0.1"
+THIS_PYTHON: Final = f"{sys.version_info.major}.{sys.version_info.minor}"
 WORKERS: Final = 2
-PEER_PACKAGES: Final = ("uvicorn[standard]", "granian", "gunicorn", "matplotlib")
+# gunicorn's gthread worker: its documentation suggests 2-4 threads per core.
+GTHREAD_THREADS: Final = 4
+PEER_PACKAGES: Final = (
+    "uvicorn[standard]",
+    "granian",
+    "gunicorn",
+    "matplotlib",
+    "fastapi",
+    "flask",
+)
+CONSTRAINTS: Final = ROOT / "constraints.txt"
+# What every server, framework and the chart needs, by import name.
+VENV_MODULES: Final = (
+    "uvicorn",
+    "granian",
+    "gunicorn",
+    "matplotlib",
+    "fastapi",
+    "flask",
+    "uvloop",
+    "httptools",
+    "prefork",
+)
 # Processes some servers start next to their workers; they serve nothing.
 HELPER_MARKERS: Final = ("resource_tracker", "semaphore_tracker", "forkserver")
 
@@ -82,22 +107,62 @@ def has_modules(python: Path, modules: Sequence[str]) -> bool:
     return result.returncode == 0
 
 
-def ensure_venv(venv: Path = VENV_DIR) -> Path:
-    """Create (or complete) the peers' virtualenv; return its python."""
+def python_version(python: Path) -> str:
+    """`3.13` for an interpreter (major.minor)."""
+    done = subprocess.run(
+        [str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def find_python(wanted: str) -> Path:
+    """An interpreter from `--python`: a path, or a version found on PATH or in pyenv."""
+    if "/" in wanted:
+        path = Path(wanted)
+        if not path.exists():
+            raise BenchError(f"no interpreter at {wanted}")
+        return path
+    if not re.fullmatch(r"3\.\d+", wanted):
+        raise BenchError(f"--python takes a version such as 3.13 or a path, not {wanted!r}")
+    if wanted == THIS_PYTHON:
+        return Path(sys.executable)
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = sorted(pyenv.glob(f"{wanted}.*/bin/python{wanted}"))
+    if candidates:
+        return candidates[-1]
+    found = shutil.which(f"python{wanted}")
+    # A pyenv shim exists for every installed version but runs only the selected ones.
+    if found and "/shims/" not in found:
+        return Path(found)
+    raise BenchError(f"no Python {wanted} in {pyenv} or on PATH")
+
+
+def venv_dir(interpreter: Path) -> Path:
+    """benchmarks/.venv for the running interpreter's version, .venv-X.Y for any other."""
+    version = python_version(interpreter)
+    return VENV_DIR if version == THIS_PYTHON else BENCH_DIR / f".venv-{version}"
+
+
+def ensure_venv(interpreter: Path | None = None) -> Path:
+    """Create (or complete) the peers' virtualenv for `interpreter`; return its python."""
+    interpreter = interpreter or Path(sys.executable)
+    venv = venv_dir(interpreter)
     python = venv_python(venv)
-    needed = ("uvicorn", "granian", "gunicorn", "matplotlib", "uvloop", "httptools", "prefork")
-    if has_modules(python, needed) and gunicorn_uvicorn_worker(python):
+    if has_modules(python, VENV_MODULES) and gunicorn_uvicorn_worker(python):
         return python
     if not python.exists():
         print(f"creating {venv.relative_to(ROOT)}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet"]
+        subprocess.run([str(interpreter), "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet", "-c", str(CONSTRAINTS)]
     subprocess.run([*pip, *PEER_PACKAGES], check=True)
     subprocess.run([*pip, "-e", str(ROOT)], check=True)
     if not gunicorn_uvicorn_worker(python):
         # uvicorn dropped uvicorn.workers in favour of the uvicorn-worker package.
         subprocess.run([*pip, "uvicorn-worker"], check=True)
-    if not has_modules(python, needed):
+    if not has_modules(python, VENV_MODULES):
         raise BenchError(f"{venv} is incomplete after pip install; remove it and retry")
     return python
 
@@ -204,6 +269,27 @@ def server_specs(python: Path) -> list[ServerSpec]:
                 app,
             ],
             note="the sync worker closes every connection (no keep-alive by design)",
+        ),
+        ServerSpec(
+            "gunicorn-gthread",
+            "gunicorn gthread",
+            "wsgi",
+            "gunicorn",
+            lambda py, port, app: [
+                _bin(py, "gunicorn"),
+                "-w",
+                w,
+                "-k",
+                "gthread",
+                "--threads",
+                str(GTHREAD_THREADS),
+                "-b",
+                f"{HOST}:{port}",
+                "--log-level",
+                "warning",
+                app,
+            ],
+            note=f"threaded worker, {GTHREAD_THREADS} threads each, keeps connections alive",
         ),
         ServerSpec(
             "uvicorn-wsgi",

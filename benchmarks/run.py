@@ -1,10 +1,14 @@
 """Benchmark prefork against uvicorn, granian and gunicorn; write docs/benchmarks.md.
 
     python benchmarks/run.py [--quick] [--duration S] [--scenarios a,b] [--servers x,y]
+        [--python 3.11,3.13] [--rounds N]
 
-Every server runs the same app (benchmarks/apps.py) with the same worker count
-(2) on 127.0.0.1, one after the other, measured with the same wrk command
-(`wrk -t1 -c64 --latency`, a short warm-up run first).  See benchmarks/README.md.
+Every server runs the same app (benchmarks/apps.py; benchmarks/frameworks.py
+for the FastAPI and Flask scenarios) with the same worker count (2) on
+127.0.0.1, one after the other, measured with the same wrk command
+(`wrk -t1 -c64 --latency`, a short warm-up run first).  With several
+`--python` versions every version gets its own virtualenv and the whole
+comparison runs on each, interleaved.  See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -31,16 +35,19 @@ from benchmarks.harness import (
     ROOT,
     WORKERS,
     BenchError,
+    Running,
     ServerSpec,
     bare_spec,
     ensure_venv,
     ensure_wrk,
+    find_python,
     has_modules,
     machine_summary,
     memory,
     package_versions,
     parse_wrk,
     post_script,
+    python_version,
     requests_per_worker,
     run_wrk,
     server_specs,
@@ -56,6 +63,8 @@ RESULTS: Final = ROOT / "benchmarks" / "results.json"
 RELOAD_BEGIN: Final = "<!-- reload-benchmark:begin -->"
 RELOAD_END: Final = "<!-- reload-benchmark:end -->"
 MIB: Final = 1024 * 1024
+# Issue 16: an idle worker within 3 MiB of a bare uvloop process that imported the same app.
+IDLE_WORKER_SLACK: Final = 3 * MIB
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,7 @@ class Scenario:
     headers: tuple[str, ...] = ()
     post_bytes: int = 0
     bare: bool = False  # the bare uvloop ceiling can answer it
+    app: str | None = None  # served instead of benchmarks.apps (the framework scenarios)
 
 
 SCENARIOS: Final = (
@@ -89,6 +99,20 @@ SCENARIOS: Final = (
         "/sleep",
         interfaces=("asgi",),
         connections=512,
+    ),
+    Scenario(
+        "fastapi",
+        "FastAPI JSON endpoint",
+        "/json",
+        interfaces=("asgi",),
+        app="benchmarks.frameworks:fastapi_app",
+    ),
+    Scenario(
+        "flask",
+        "Flask JSON endpoint",
+        "/json",
+        interfaces=("wsgi",),
+        app="benchmarks.frameworks:flask_app",
     ),
 )
 
@@ -148,6 +172,10 @@ def _wrk_args(scenario: Scenario, scripts: Path) -> dict[str, Any]:
     return {"connections": scenario.connections, "headers": scenario.headers, "script": script}
 
 
+def _app(scenario: Scenario, spec: ServerSpec) -> str:
+    return scenario.app or APPS[spec.interface]
+
+
 def measure_server(
     spec: ServerSpec,
     python: Path,
@@ -156,56 +184,77 @@ def measure_server(
     warmup: float,
     workdir: Path,
 ) -> dict[str, Any]:
+    """One server's runs: one start per app its scenarios need (benchmarks.apps first)."""
+    version = python_version(python)
     record: dict[str, Any] = {
         "key": spec.key,
         "name": spec.name,
         "interface": spec.interface,
+        "python": version,
         "note": spec.note,
         "command": _display_command(spec, python),
         "runs": {},
     }
-    print(f"== {spec.key}", file=sys.stderr, flush=True)
+    print(f"== {spec.key} (Python {version})", file=sys.stderr, flush=True)
     # Other work on the machine skews a comparison; the report shows how busy it was.
     record["loadavg_before"] = round(os.getloadavg()[0], 2)
-    try:
-        with serving(spec, python, APPS[spec.interface], workdir) as running:
-            record["startup_s"] = running.startup_seconds
-            settle(running)
-            record["memory_idle"] = dataclasses.asdict(memory(running.proc.pid))
-            for scenario in scenarios:
-                if not applies(scenario, spec):
-                    continue
-                url = running.url + scenario.path
-                args = _wrk_args(scenario, workdir)
-                try:
-                    if warmup > 0:
-                        run_wrk(url, warmup, **args)
-                    before = settled_requests(running)
-                    result = run_wrk(url, duration, **args)
-                except (BenchError, ValueError, subprocess.TimeoutExpired) as exc:
-                    record["runs"][scenario.key] = {"error": str(exc).splitlines()[0]}
-                    print(f"   {scenario.key}: failed: {exc}", file=sys.stderr)
-                    continue
-                run = dataclasses.asdict(result)
-                run["wrk_output"] = run.pop("raw")
-                if before:
-                    run["per_worker"] = requests_per_worker(running, before, result.requests)
-                record["runs"][scenario.key] = run
-                print(
-                    f"   {scenario.key:<10} {result.rps:>10.0f} req/s  p50 {_ms(result.p50_ms)}"
-                    f"  p99 {_ms(result.p99_ms)}  errors {result.errors}"
-                    f"  per worker {_shares(run)}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            record["memory_load"] = dataclasses.asdict(memory(running.proc.pid))
-            record["loadavg_after"] = round(os.getloadavg()[0], 2)
-            if running.proc.poll() is not None:
-                record["error"] = f"exited with {running.proc.returncode} during the run"
-    except BenchError as exc:
-        record["error"] = str(exc).splitlines()[0]
-        print(f"   failed: {exc}", file=sys.stderr)
+    by_app: dict[str, list[Scenario]] = {APPS[spec.interface]: []}
+    for scenario in scenarios:
+        if applies(scenario, spec):
+            by_app.setdefault(_app(scenario, spec), []).append(scenario)
+    for app, group in by_app.items():
+        if not group and app != APPS[spec.interface]:
+            continue
+        # Memory and startup are taken with benchmarks.apps, the app bare.py imports too.
+        main_app = app == APPS[spec.interface]
+        probe = group[0].path if group else "/plaintext"
+        try:
+            with serving(spec, python, app, workdir, probe) as running:
+                if main_app:
+                    record["startup_s"] = running.startup_seconds
+                settle(running, probe)
+                if main_app:
+                    record["memory_idle"] = dataclasses.asdict(memory(running.proc.pid))
+                for scenario in group:
+                    record["runs"][scenario.key] = _measure_scenario(
+                        running, scenario, duration, warmup, workdir
+                    )
+                if main_app:
+                    record["memory_load"] = dataclasses.asdict(memory(running.proc.pid))
+                if running.proc.poll() is not None:
+                    record["error"] = f"exited with {running.proc.returncode} during the run"
+        except BenchError as exc:
+            record["error"] = str(exc).splitlines()[0]
+            print(f"   failed: {exc}", file=sys.stderr)
+    record["loadavg_after"] = round(os.getloadavg()[0], 2)
     return record
+
+
+def _measure_scenario(
+    running: Running, scenario: Scenario, duration: float, warmup: float, workdir: Path
+) -> dict[str, Any]:
+    url = running.url + scenario.path
+    args = _wrk_args(scenario, workdir)
+    try:
+        if warmup > 0:
+            run_wrk(url, warmup, **args)
+        before = settled_requests(running)
+        result = run_wrk(url, duration, **args)
+    except (BenchError, ValueError, subprocess.TimeoutExpired) as exc:
+        print(f"   {scenario.key}: failed: {exc}", file=sys.stderr)
+        return {"error": str(exc).splitlines()[0]}
+    run = dataclasses.asdict(result)
+    run["wrk_output"] = run.pop("raw")
+    if before:
+        run["per_worker"] = requests_per_worker(running, before, result.requests)
+    print(
+        f"   {scenario.key:<10} {result.rps:>10.0f} req/s  p50 {_ms(result.p50_ms)}"
+        f"  p99 {_ms(result.p99_ms)}  errors {result.errors}"
+        f"  per worker {_shares(run)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return run
 
 
 def merge_rounds(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -219,7 +268,8 @@ def merge_rounds(records: list[dict[str, Any]]) -> dict[str, Any]:
     complete = [r for r in records if "error" not in r]
     if complete:
         merged = dict(complete[-1])
-        merged["startup_s"] = min(r["startup_s"] for r in complete)
+        if all("startup_s" in r for r in complete):
+            merged["startup_s"] = min(r["startup_s"] for r in complete)
         merged["loadavg_before"] = max(r["loadavg_before"] for r in complete)
         merged["loadavg_after"] = max(r["loadavg_after"] for r in complete)
     runs: dict[str, Any] = {}
@@ -317,64 +367,181 @@ def _rps(servers: Sequence[dict[str, Any]], key: str, scenario: str) -> float | 
     return float(run["rps"]) if run else None
 
 
+def _best(
+    servers: Sequence[dict[str, Any]], keys: Sequence[str], scenario: str
+) -> tuple[str, float | None]:
+    """The fastest of the servers `keys` in `scenario`: (its name, its req/s)."""
+    measured = [
+        (rps, s["name"])
+        for s in servers
+        if s["key"] in keys and (rps := _rps(servers, s["key"], scenario))
+    ]
+    if not measured:
+        return "-", None
+    rps, name = max(measured)
+    return name, rps
+
+
+def _peers(servers: Sequence[dict[str, Any]], interface: str) -> list[str]:
+    return [
+        s["key"]
+        for s in servers
+        if s["interface"] == interface and not s["key"].startswith("prefork")
+    ]
+
+
+def pythons(results: dict[str, Any]) -> list[str]:
+    """The measured Python versions (`3.11`), the first one the reference."""
+    return list(results["pythons"])
+
+
+def on_python(results: dict[str, Any], version: str) -> list[dict[str, Any]]:
+    return [s for s in results["servers"] if s["python"] == version]
+
+
+def normalize(results: dict[str, Any]) -> None:
+    """Give results written before the multi-Python runs their Python version."""
+    if "pythons" not in results:
+        full = results["machine"]["python"]
+        short = ".".join(full.split(".")[:2])
+        results["pythons"] = {short: full}
+        results.setdefault("versions_by_python", {short: results.get("versions", {})})
+        for server in results["servers"]:
+            server.setdefault("python", short)
+
+
+def _table_rows(
+    results: dict[str, Any], scenario: Scenario, interface: str
+) -> list[dict[str, Any]]:
+    """The servers that ran `scenario`, each server's Pythons next to each other."""
+    rows = [
+        s
+        for s in results["servers"]
+        if s["interface"] in (interface, "raw") and scenario.key in s["runs"]
+    ]
+    order = {key: index for index, key in enumerate(dict.fromkeys(s["key"] for s in rows))}
+    versions = pythons(results)
+    return sorted(rows, key=lambda s: (order[s["key"]], versions.index(s["python"])))
+
+
 def scenario_tables(results: dict[str, Any]) -> list[str]:
-    servers: list[dict[str, Any]] = results["servers"]
     lines: list[str] = []
     for scenario in SCENARIOS:
         if scenario.key not in results["scenarios"]:
             continue
         for interface in scenario.interfaces:
-            rows = [
-                s
-                for s in servers
-                if s["interface"] in (interface, "raw") and scenario.key in s["runs"]
-            ]
+            rows = _table_rows(results, scenario, interface)
             if not rows:
                 continue
-            prefork_rps = _rps(servers, f"prefork-{interface}", scenario.key)
-            header = f"### {scenario.title} — {interface.upper()}"
             wrk = _display_wrk(scenario, results["duration"])
+            app = f"; app `{scenario.app}`" if scenario.app else ""
             lines += [
-                header,
+                f"### {scenario.title} — {interface.upper()}",
                 "",
-                f"`{wrk}`",
+                f"`{wrk}`{app}",
                 "",
-                "| server | req/s | p50 | p99 | errors | per worker | prefork ÷ server |",
-                "|---|--:|--:|--:|---|--:|--:|",
+                "| server | Python | req/s | p50 | p99 | errors | per worker | prefork ÷ server |",
+                "|---|---|--:|--:|--:|---|--:|--:|",
             ]
             for server in rows:
                 run = server["runs"][scenario.key]
                 name = server["name"] if server["interface"] != "raw" else "bare uvloop (ceiling)"
+                version = server["python"]
                 if "error" in run:
-                    lines.append(f"| {name} | failed: {run['error']} | | | | | |")
+                    lines.append(f"| {name} | {version} | failed: {run['error']} | | | | | |")
                     continue
+                prefork_rps = _rps(
+                    on_python(results, version), f"prefork-{interface}", scenario.key
+                )
                 bold = "**" if server["key"].startswith("prefork") else ""
                 lines.append(
-                    f"| {bold}{name}{bold} | {run['rps']:,.0f} | {_ms(run['p50_ms'])} | "
-                    f"{_ms(run['p99_ms'])} | {_errors(run)} | {_shares(run)} | "
-                    f"{_ratio(prefork_rps, run['rps'])} |"
+                    f"| {bold}{name}{bold} | {version} | {run['rps']:,.0f} | "
+                    f"{_ms(run['p50_ms'])} | {_ms(run['p99_ms'])} | {_errors(run)} | "
+                    f"{_shares(run)} | {_ratio(prefork_rps, run['rps'])} |"
                 )
             lines.append("")
     return lines
+
+
+def python_tables(results: dict[str, Any]) -> list[str]:
+    """Each Python's prefork-to-best-peer ratio, and each server's speed across Pythons."""
+    versions = pythons(results)
+    if len(versions) < 2:
+        return []
+    base = versions[0]
+    lines = [
+        f"## Python {' vs '.join(versions)}",
+        "",
+        "Each Python's prefork against the fastest peer on the same Python "
+        "(the peers that apply: see each scenario's table):",
+        "",
+        "| scenario | " + " | ".join(f"prefork ÷ best peer, {v}" for v in versions) + " |",
+        "|---|" + "--:|" * len(versions),
+    ]
+    pairs = [
+        (scenario, interface)
+        for scenario in SCENARIOS
+        if scenario.key in results["scenarios"]
+        for interface in scenario.interfaces
+    ]
+    for scenario, interface in pairs:
+        cells = []
+        for version in versions:
+            servers = on_python(results, version)
+            name, best = _best(servers, _peers(servers, interface), scenario.key)
+            mine = _rps(servers, f"prefork-{interface}", scenario.key)
+            cells.append(f"{_ratio(mine, best)} ({name})" if mine and best else "-")
+        lines.append(f"| {scenario.key} {interface.upper()} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Each server's own speed on every Python, against Python {base} (same run, interleaved):",
+        "",
+        "| scenario | server | "
+        + " | ".join(f"req/s {v}" for v in versions)
+        + " | "
+        + " | ".join(f"{v} ÷ {base}" for v in versions[1:])
+        + " |",
+        "|---|---|" + "--:|" * (2 * len(versions) - 1),
+    ]
+    for scenario, interface in pairs:
+        keys = dict.fromkeys(
+            s["key"]
+            for s in results["servers"]
+            if s["interface"] == interface and scenario.key in s["runs"]
+        )
+        for key in keys:
+            rates = [_rps(on_python(results, v), key, scenario.key) for v in versions]
+            name = next(s["name"] for s in results["servers"] if s["key"] == key)
+            bold = "**" if key.startswith("prefork") else ""
+            lines.append(
+                f"| {scenario.key} {interface.upper()} | {bold}{name}{bold} | "
+                + " | ".join(f"{r:,.0f}" if r else "-" for r in rates)
+                + " | "
+                + " | ".join(_ratio(r, rates[0]) for r in rates[1:])
+                + " |"
+            )
+    return [*lines, ""]
 
 
 def memory_table(results: dict[str, Any]) -> list[str]:
     lines = [
         "## Memory (RSS, MiB)",
         "",
-        "Sampled with psutil over the server's process tree: *idle* after boot and a few "
-        "dozen requests on fresh connections, *after load* at the end of all scenarios.",
+        "Sampled with psutil over the server's process tree, serving benchmarks.apps: *idle* "
+        "after boot and a few dozen requests on fresh connections, *after load* at the end of "
+        "its scenarios.",
         "",
-        "| server | interface | master idle | workers idle | master after load "
+        "| server | interface | Python | master idle | workers idle | master after load "
         "| workers after load | whole tree after load |",
-        "|---|---|--:|--:|--:|--:|--:|",
+        "|---|---|---|--:|--:|--:|--:|--:|",
     ]
     for server in results["servers"]:
         idle, load = server.get("memory_idle"), server.get("memory_load")
         if not idle or not load:
             continue
         lines.append(
-            f"| {server['name']} | {server['interface']} | {_mib(idle['master_rss'])} | "
+            f"| {server['name']} | {server['interface']} | {server['python']} | "
+            f"{_mib(idle['master_rss'])} | "
             f"{' / '.join(_mib(r) for r in idle['worker_rss'])} | {_mib(load['master_rss'])} | "
             f"{' / '.join(_mib(r) for r in load['worker_rss'])} | {_mib(load['tree_rss'])} |"
         )
@@ -388,11 +555,11 @@ def startup_table(results: dict[str, Any]) -> list[str]:
         "From launching the command to the first `200` on a fresh connection (polled every "
         "5 ms); one worker may still be booting at that moment.",
         "",
-        "| server | interface | launch → first response |",
-        "|---|---|--:|",
+        "| server | interface | Python | launch → first response |",
+        "|---|---|---|--:|",
     ]
     lines += [
-        f"| {s['name']} | {s['interface']} | {s['startup_s'] * 1000:.0f} ms |"
+        f"| {s['name']} | {s['interface']} | {s['python']} | {s['startup_s'] * 1000:.0f} ms |"
         for s in results["servers"]
         if "startup_s" in s
     ]
@@ -403,44 +570,76 @@ def _verdict(ok: bool | None) -> str:
     return {True: "**met**", False: "**not met**", None: "not measured"}[ok]
 
 
-def bars(results: dict[str, Any]) -> list[str]:
-    """The project's stated bar, each line saying whether this run meets it."""
-    servers: list[dict[str, Any]] = results["servers"]
-    by_key = {s["key"]: s for s in servers}
-    lines = ["## The bar", ""]
+def _bar(goal: str, mine: float | None, theirs: float | None, target: float, peer: str) -> str:
+    ok = None if not mine or not theirs else mine / theirs >= target
+    return f"- {goal}: prefork ≥ {target}x {peer} — {_ratio(mine, theirs)} — {_verdict(ok)}"
+
+
+def throughput_bars(servers: Sequence[dict[str, Any]]) -> list[str]:
+    """Issue 16's throughput goals, each against the peers of the same Python."""
+    lines: list[str] = []
     for interface in ("wsgi", "asgi"):
+        label = interface.upper()
         prefork = _rps(servers, f"prefork-{interface}", "plaintext")
         # uvicorn's WSGI path is a thread-pool shim; its ASGI number is its best, and
         # the stricter comparison, so the WSGI bar uses whichever uvicorn is faster.
-        uvicorn_candidates = [
-            r
-            for r in (_rps(servers, k, "plaintext") for k in ("uvicorn-wsgi", "uvicorn-asgi"))
-            if r
-        ]
-        uvicorn = (
-            max(uvicorn_candidates)
-            if interface == "wsgi" and uvicorn_candidates
-            else (_rps(servers, "uvicorn-asgi", "plaintext"))
+        uvicorn_keys = (
+            ("uvicorn-wsgi", "uvicorn-asgi") if interface == "wsgi" else ("uvicorn-asgi",)
         )
+        _, uvicorn = _best(servers, uvicorn_keys, "plaintext")
         granian = _rps(servers, f"granian-{interface}", "plaintext")
-        for peer, value, target in (("uvicorn", uvicorn, 2.0), ("granian", granian, 1.5)):
-            ok = None if not prefork or not value else prefork / value >= target
-            lines.append(
-                f"- Plaintext keep-alive, {interface.upper()}: prefork ≥ {target}x {peer} — "
-                f"{_ratio(prefork, value)} — {_verdict(ok)}"
+        bare = _rps(servers, "bare", "plaintext")
+        goal = f"Plaintext keep-alive, {label}"
+        lines += [
+            _bar(goal, prefork, uvicorn, 2.0, "uvicorn"),
+            _bar(goal, prefork, granian, 1.5, "granian"),
+            _bar(goal, prefork, bare, 0.6, "the bare uvloop ceiling"),
+        ]
+    for interface in ("wsgi", "asgi"):
+        name, best = _best(servers, _peers(servers, interface), "close")
+        mine = _rps(servers, f"prefork-{interface}", "close")
+        lines.append(
+            _bar(
+                f"Connection: close, {interface.upper()}",
+                mine,
+                best,
+                1.3,
+                f"the best peer ({name})",
             )
+        )
+    name, best = _best(servers, ("uvicorn-asgi", "gunicorn-uvicorn", "granian-asgi"), "fastapi")
+    lines.append(
+        _bar(
+            "FastAPI JSON",
+            _rps(servers, "prefork-asgi", "fastapi"),
+            best,
+            1.2,
+            f"the best of uvicorn and granian ({name})",
+        )
+    )
+    name, best = _best(servers, ("granian-wsgi", "gunicorn-gthread"), "flask")
+    lines.append(
+        _bar(
+            "Flask JSON",
+            _rps(servers, "prefork-wsgi", "flask"),
+            best,
+            1.5,
+            f"the best of granian and gunicorn gthread ({name})",
+        )
+    )
+    return lines
+
+
+def latency_bar(servers: Sequence[dict[str, Any]], scenarios: Sequence[str]) -> str:
     worse: list[str] = []
     checked = 0
-    for scenario in results["scenarios"]:
+    for scenario in scenarios:
         for interface in ("wsgi", "asgi"):
             mine = _run(servers, f"prefork-{interface}", scenario)
             peers = [
                 run
-                for s in servers
-                if s["interface"] == interface
-                and not s["key"].startswith("prefork")
-                and (run := _run(servers, s["key"], scenario))
-                and run["p99_ms"] is not None
+                for key in _peers(servers, interface)
+                if (run := _run(servers, key, scenario)) and run["p99_ms"] is not None
             ]
             if not mine or mine["p99_ms"] is None or not peers:
                 continue
@@ -450,21 +649,23 @@ def bars(results: dict[str, Any]) -> list[str]:
                 worse.append(
                     f"{scenario} {interface.upper()} ({_ms(mine['p99_ms'])} vs {_ms(best)})"
                 )
-    p99_ok = None if not checked else not worse
+    ok = None if not checked else not worse
     detail = f"worse in: {'; '.join(worse)}" if worse else f"{checked} comparisons"
-    lines.append(
-        f"- p99 latency no worse than the best peer, every scenario — {detail} — {_verdict(p99_ok)}"
-    )
+    return f"- p99 latency no worse than the best peer, every scenario — {detail} — {_verdict(ok)}"
+
+
+def memory_bars(servers: Sequence[dict[str, Any]]) -> list[str]:
+    by_key = {s["key"]: s for s in servers}
     masters = [
         max(s[m]["master_rss"] for m in ("memory_idle", "memory_load"))
         for s in servers
         if s["key"].startswith("prefork") and s.get("memory_load")
     ]
     master_ok = None if not masters else max(masters) <= 20 * MIB
-    lines.append(
+    lines = [
         f"- prefork master RSS ≤ 20 MiB — "
         f"{_mib(max(masters)) + ' MiB' if masters else '-'} — {_verdict(master_ok)}"
-    )
+    ]
     bare = by_key.get("bare", {}).get("memory_idle")
     for interface in ("wsgi", "asgi"):
         idle = by_key.get(f"prefork-{interface}", {}).get("memory_idle")
@@ -472,16 +673,57 @@ def bars(results: dict[str, Any]) -> list[str]:
         detail = "-"
         if bare and idle and idle["worker_rss"] and bare["worker_rss"]:
             delta = max(idle["worker_rss"]) - max(bare["worker_rss"])
-            ok = delta <= 2 * MIB
+            ok = delta <= IDLE_WORKER_SLACK
             detail = (
                 f"{_mib(max(idle['worker_rss']))} vs {_mib(max(bare['worker_rss']))} MiB "
                 f"(+{_mib(delta)})"
             )
         lines.append(
-            f"- Idle {interface.upper()} worker within 2 MiB of a bare uvloop process that "
-            f"imported the same app — {detail} — {_verdict(ok)}"
+            f"- Idle {interface.upper()} worker within {IDLE_WORKER_SLACK // MIB} MiB of a bare "
+            f"uvloop process that imported the same app — {detail} — {_verdict(ok)}"
         )
-    return [*lines, ""]
+    return lines
+
+
+def version_bars(results: dict[str, Any]) -> list[str]:
+    """prefork on each later Python against the first, every scenario measured on both."""
+    versions = pythons(results)
+    base = on_python(results, versions[0])
+    lines: list[str] = []
+    for version in versions[1:]:
+        servers = on_python(results, version)
+        for interface in ("wsgi", "asgi"):
+            key = f"prefork-{interface}"
+            ratios = [
+                (scenario, mine / theirs)
+                for scenario in results["scenarios"]
+                if (mine := _rps(servers, key, scenario)) and (theirs := _rps(base, key, scenario))
+            ]
+            if not ratios:
+                continue
+            ok = all(ratio >= 1.0 for _, ratio in ratios)
+            detail = ", ".join(f"{scenario} {ratio:.2f}x" for scenario, ratio in ratios)
+            lines.append(
+                f"- prefork {interface.upper()} on Python {version} no slower than on "
+                f"{versions[0]} — {detail} — {_verdict(ok)}"
+            )
+    return lines
+
+
+def bars(results: dict[str, Any]) -> list[str]:
+    """Issue 16's goals, each line saying whether this run meets it, per Python."""
+    lines: list[str] = []
+    for version in pythons(results):
+        servers = on_python(results, version)
+        lines += [f"## The bar — Python {version}", ""]
+        lines += throughput_bars(servers)
+        lines.append(latency_bar(servers, results["scenarios"]))
+        lines += memory_bars(servers)
+        lines.append("")
+    across = version_bars(results)
+    if across:
+        lines += ["## The bar — across Python versions", "", *across, ""]
+    return lines
 
 
 def _rounds(results: dict[str, Any]) -> str:
@@ -491,7 +733,6 @@ def _rounds(results: dict[str, Any]) -> str:
 
 def render(results: dict[str, Any], previous: str) -> str:
     meta = results["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
     lines = [
         "# Benchmarks",
         "",
@@ -499,8 +740,13 @@ def render(results: dict[str, Any], previous: str) -> str:
         "",
         f"- Date: {results['date']}",
         f"- Machine: {meta['nproc']} CPUs ({meta['usable_cpus']} usable), {meta['cpu']}, "
-        f"{meta['memory']}, Linux {meta['kernel']}",
-        f"- Python {meta['python']}; {versions}; {meta['wrk']}",
+        f"{meta['memory']}, Linux {meta['kernel']}; {meta['wrk']}",
+    ]
+    for version, full in results["pythons"].items():
+        packages = results["versions_by_python"].get(version, {})
+        listed = ", ".join(f"{k} {v}" for k, v in packages.items())
+        lines.append(f"- Python {full}: {listed}")
+    lines += [
         f"- Command: `{results['command']}`",
         f"- Each scenario: a {results['warmup']:g} s warm-up, then {results['duration']:g} s "
         f"measured{_rounds(results)}; {results['workers']} workers per server; wrk with one "
@@ -510,6 +756,7 @@ def render(results: dict[str, Any], previous: str) -> str:
     ]
     lines += bars(results)
     lines += ["![requests per second](benchmarks.png)", ""] if results.get("chart") else []
+    lines += python_tables(results)
     lines += ["## Requests per second", ""]
     lines += scenario_tables(results)
     lines += memory_table(results)
@@ -521,8 +768,8 @@ def render(results: dict[str, Any], previous: str) -> str:
         f"{meta['usable_cpus']} (the CPU count), something else was competing for the CPUs "
         "and that server's figures are low.",
         "",
-        "| server | interface | command | load | note |",
-        "|---|---|---|---|---|",
+        "| server | interface | Python | command | load | note |",
+        "|---|---|---|---|---|---|",
     ]
     for server in results["servers"]:
         load = (
@@ -532,7 +779,8 @@ def render(results: dict[str, Any], previous: str) -> str:
         )
         failed = "failed: " + server["error"] if "error" in server else ""
         lines.append(
-            f"| {server['name']} | {server['interface']} | `{server['command']}` | {load} | "
+            f"| {server['name']} | {server['interface']} | {server['python']} | "
+            f"`{server['command']}` | {load} | "
             f"{'; '.join(n for n in (server['note'], failed) if n)} |"
         )
     lines.append("")
@@ -582,6 +830,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated keys or prefixes, e.g. prefork,uvicorn-asgi,bare (default: all)",
     )
     parser.add_argument(
+        "--python",
+        help="comma-separated Python versions (3.13, found in pyenv or on PATH) or interpreter "
+        "paths: the whole comparison runs on each, interleaved, each in its own venv "
+        "(benchmarks/.venv-X.Y); the first is the reference (default: this interpreter)",
+    )
+    parser.add_argument(
         "--no-venv",
         action="store_true",
         help="run servers with this interpreter instead of benchmarks/.venv (servers it "
@@ -627,6 +881,51 @@ def publish(results: dict[str, Any], args: argparse.Namespace, python: Path) -> 
     print(f"wrote {args.output}", file=sys.stderr)
 
 
+@dataclass(frozen=True, slots=True)
+class Interpreter:
+    """One Python the comparison runs on: its venv's python and the servers it can run."""
+
+    version: str  # "3.13"
+    python: Path
+    specs: list[ServerSpec]
+
+
+def interpreters(args: argparse.Namespace) -> tuple[list[Interpreter], list[str]]:
+    """The Pythons of --python (each with its venv, created on first use), and skip notes."""
+    if args.no_venv:
+        pythons = [Path(sys.executable)]
+    else:
+        wanted = _split(args.python) or [sys.executable]
+        pythons = [ensure_venv(find_python(w)) for w in wanted]
+    chosen: list[Interpreter] = []
+    notes: list[str] = []
+    for python in pythons:
+        version = python_version(python)
+        if any(i.version == version for i in chosen):
+            raise BenchError(f"Python {version} is named twice in --python")
+        specs, skipped = select_specs(
+            [*server_specs(python), bare_spec()], _split(args.servers), python
+        )
+        chosen.append(Interpreter(version, python, specs))
+        notes += skipped
+    return chosen, notes
+
+
+PACKAGES: Final = (
+    "prefork",
+    "uvicorn",
+    "granian",
+    "gunicorn",
+    "uvloop",
+    "httptools",
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "flask",
+    "werkzeug",
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -634,38 +933,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     if duration < 1 or warmup < 0 or args.rounds < 1:
         parser.error("--duration must be >= 1, --warmup >= 0 and --rounds >= 1")
+    if args.no_venv and args.python:
+        parser.error("--python runs each version in its own venv; it excludes --no-venv")
     if args.render_only:
         previous_results: dict[str, Any] = json.loads(args.json.read_text())
         previous_results.pop("chart", None)
+        normalize(previous_results)
         reparse(previous_results)
         publish(previous_results, args, Path(sys.executable) if args.no_venv else ensure_venv())
         return 0
     try:
         ensure_wrk()
-        python = Path(sys.executable) if args.no_venv else ensure_venv()
         scenarios = select_scenarios(_split(args.scenarios))
-        specs, notes = select_specs(
-            [*server_specs(python), bare_spec()], _split(args.servers), python
-        )
+        chosen, notes = interpreters(args)
     except (BenchError, subprocess.CalledProcessError) as exc:
         print(f"benchmarks: error: {exc}", file=sys.stderr)
         return 2
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="prefork-bench-") as tmp:
         workdir = Path(tmp)
+        # Every round runs every server on every Python, so drift in the machine's
+        # load spreads over all of them instead of favouring whoever ran first.
         rounds = [
-            [measure_server(spec, python, scenarios, duration, warmup, workdir) for spec in specs]
+            [
+                measure_server(spec, i.python, scenarios, duration, warmup, workdir)
+                for i in chosen
+                for spec in i.specs
+            ]
             for _ in range(args.rounds)
         ]
     servers = [merge_rounds(list(records)) for records in zip(*rounds, strict=True)]
-    versions = package_versions(
-        python, ["prefork", "uvicorn", "granian", "gunicorn", "uvloop", "httptools"]
-    )
+    reference = chosen[0].python
+    by_python = {i.version: package_versions(i.python, PACKAGES) for i in chosen}
     results: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": shlex.join(["python", "benchmarks/run.py", *(argv or sys.argv[1:])]),
-        "machine": machine_summary(python),
-        "versions": {k: v for k, v in versions.items() if v != "-"},
+        "machine": machine_summary(reference),
+        "pythons": {i.version: machine_summary(i.python)["python"] for i in chosen},
+        "versions_by_python": {
+            version: {k: v for k, v in packages.items() if v != "-"}
+            for version, packages in by_python.items()
+        },
         "duration": duration,
         "warmup": warmup,
         "workers": WORKERS,
@@ -675,8 +983,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rounds": args.rounds,
         "elapsed_s": round(time.monotonic() - began, 1),
     }
-    publish(results, args, python)
-    failed = [s["key"] for s in servers if "error" in s]
+    publish(results, args, reference)
+    failed = [f"{s['key']} ({s['python']})" for s in servers if "error" in s]
     if failed:
         print(f"benchmarks: servers that failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if any(s["key"].startswith("prefork") for s in servers if "error" in s) else 0
