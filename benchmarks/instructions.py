@@ -1,7 +1,7 @@
 """Instructions per request through the engine, counted by callgrind: an A/B noise cannot move.
 
     python benchmarks/instructions.py --setting metrics_bind=127.0.0.1:0 [--setting ...]
-        [--interface wsgi|asgi] [--requests 1000]
+        [--interface wsgi|asgi] [--requests 1000] [--python 3.11,3.13] [--functions 25]
 
 wrk's rates on this shared machine drift 20-30% between runs; an instruction
 count does not (valgrind counts the same total with the other core busy or
@@ -12,6 +12,15 @@ once with a few requests and once with `--requests` more, under
 the cost of one request, start-up excluded.  It leaves out the kernel's side
 (socket reads and writes), so the ratio it reports is an upper bound of the
 end-to-end overhead.  `benchmarks/overhead.py` measures the same thing with wrk.
+
+`--python` counts on each named Python (a version found in pyenv or on PATH,
+run in its benchmark venv, as `run.py --python` does) and prints each one's
+count against the first.  `--functions N` also prints the N C functions that
+cost the most instructions per request (callgrind_annotate's self cost of the
+long run minus the short one, divided by the extra requests): the interpreter's
+own functions say where a Python version spends more (the evaluation loop,
+allocation, dict lookups, thread-local state), uvloop's and llhttp's are the
+event loop and the parser.
 """
 
 from __future__ import annotations
@@ -21,35 +30,55 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks.*` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.harness import BenchError, ensure_venv, find_python, python_version
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM = 100  # requests in the short run: imports, caches and first-call costs are in both
 
 DRIVER = """
 import sys
+from tests import protocol_harness
 from tests.protocol_harness import run_exchange
 from benchmarks import apps
+
+# uvloop.run's teardown formats the main task, result included (restoring a
+# signal handler builds a ValueError whose message holds its repr): the repr
+# of every byte written would count as the engine's cost per request.
+protocol_harness.Outcome.__repr__ = lambda self: "Outcome(...)"
 
 app = apps.wsgi_plaintext if sys.argv[1] == "wsgi" else apps.asgi_plaintext
 count = int(sys.argv[2])
 settings = dict(arg.split("=", 1) for arg in sys.argv[3:])
 request = b"GET /plaintext HTTP/1.1\\r\\nHost: bench\\r\\nUser-Agent: wrk\\r\\n\\r\\n"
 outcome = run_exchange(app, [request] * count, max_rounds=20, **settings)
-assert len(outcome.responses) == count, len(outcome.responses)
+# Counting status lines, not parsing responses: the suite's response parser is
+# Python too, and its cost per request would be counted as the engine's.
+assert outcome.raw.count(b"HTTP/1.1 200 ") == count, outcome.raw[-300:]
 """
 
+# callgrind_annotate's function lines: "1,234 ( 5.67%)  file:function [object]".
+_FUNCTION_LINE = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S.*?)\s*$")
 
-def instructions(interface: str, count: int, settings: Sequence[str]) -> int:
+
+def instructions(
+    python: Path, interface: str, count: int, settings: Sequence[str], out: Path | None = None
+) -> int:
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     argv = [
         valgrind,
         "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
+        f"--callgrind-out-file={out or '/dev/null'}",
+        str(python),
         "-c",
         DRIVER,
         interface,
@@ -63,10 +92,56 @@ def instructions(interface: str, count: int, settings: Sequence[str]) -> int:
     return int(match[1])
 
 
-def per_request(interface: str, requests: int, settings: Sequence[str]) -> float:
-    short = instructions(interface, WARM, settings)
-    long = instructions(interface, WARM + requests, settings)
-    return (long - short) / requests
+def function_costs(out: Path) -> Counter[str]:
+    """Self instructions per C function of one callgrind run."""
+    text = subprocess.run(
+        ["callgrind_annotate", "--threshold=100", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    costs: Counter[str] = Counter()
+    for line in text.splitlines():
+        match = _FUNCTION_LINE.match(line)
+        if match and "PROGRAM TOTALS" not in match[2]:
+            costs[_short(match[2])] += int(match[1].replace(",", ""))
+    return costs
+
+
+def _short(function: str) -> str:
+    """`Objects/dictobject.c:_Py_dict_lookup [libpython3.13.so]` without the build paths."""
+    location, _, binary = function.partition(" [")
+    source, _, name = location.rpartition(":")
+    binary = Path(binary.rstrip("]")).name if binary else ""
+    name = name.split("'")[0]  # callgrind marks recursion depth as name'2
+    return f"{name} ({Path(source).name or '?'}{', ' + binary if binary else ''})"
+
+
+def per_request(
+    python: Path, interface: str, requests: int, settings: Sequence[str], functions: int = 0
+) -> tuple[float, list[tuple[str, float]]]:
+    """Instructions per request and, if asked, the top `functions` C functions' shares."""
+    if not functions:
+        short = instructions(python, interface, WARM, settings)
+        long = instructions(python, interface, WARM + requests, settings)
+        return (long - short) / requests, []
+    with tempfile.TemporaryDirectory(prefix="prefork-callgrind-") as tmp:
+        short_out, long_out = Path(tmp) / "short.out", Path(tmp) / "long.out"
+        short = instructions(python, interface, WARM, settings, short_out)
+        long = instructions(python, interface, WARM + requests, settings, long_out)
+        costs = function_costs(long_out)
+        costs.subtract(function_costs(short_out))
+    top = [(name, n / requests) for name, n in costs.most_common(functions)]
+    return (long - short) / requests, top
+
+
+def _pythons(wanted: str | None) -> list[Path]:
+    if not wanted:
+        return [Path(sys.executable)]
+    try:
+        return [ensure_venv(find_python(w.strip())) for w in wanted.split(",") if w.strip()]
+    except BenchError as exc:
+        raise SystemExit(f"instructions: error: {exc}") from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,13 +155,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--interface", choices=("wsgi", "asgi"), default="wsgi")
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument(
+        "--python",
+        help="comma-separated versions (3.13) or interpreter paths, each in its benchmark "
+        "venv; the first is the reference (default: this interpreter)",
+    )
+    parser.add_argument(
+        "--functions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the N C functions costing the most instructions per request",
+    )
     args = parser.parse_args(argv)
-    base = per_request(args.interface, args.requests, [])
-    print(f"baseline: {base:,.0f} instructions per request ({args.interface})")
-    if args.setting:
-        variant = per_request(args.interface, args.requests, args.setting)
-        shown = " ".join(args.setting)
-        print(f"{shown}: {variant:,.0f} instructions per request, {variant / base:.3f}x")
+    if args.requests < 1 or args.functions < 0:
+        parser.error("--requests must be >= 1 and --functions >= 0")
+    reference: float | None = None
+    for python in _pythons(args.python):
+        version = python_version(python)
+        base, top = per_request(python, args.interface, args.requests, [], args.functions)
+        against = f", {base / reference:.3f}x the first Python" if reference else ""
+        reference = reference or base
+        print(
+            f"Python {version} baseline: {base:,.0f} instructions per request "
+            f"({args.interface}){against}"
+        )
+        for name, cost in top:
+            print(f"  {cost:>9,.0f}  {100 * cost / base:5.1f}%  {name}")
+        if args.setting:
+            variant, _ = per_request(python, args.interface, args.requests, args.setting)
+            shown = " ".join(args.setting)
+            print(f"{shown}: {variant:,.0f} instructions per request, {variant / base:.3f}x")
     return 0
 
 

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_run_measures_prefork_and_writes_the_report(tmp_path: Path) -> None:
     done = _run(
         "run.py",
         "--servers", "prefork,bare",
-        "--scenarios", "plaintext,json",
+        "--scenarios", "plaintext,fastapi,flask",
         "--duration", "1",
         "--warmup", "0",
         "--rounds", "2",
@@ -52,10 +53,12 @@ def test_run_measures_prefork_and_writes_the_report(tmp_path: Path) -> None:
     assert results["rounds"] == 2
     servers = {s["key"]: s for s in results["servers"]}
     assert set(servers) == {"prefork-wsgi", "prefork-asgi", "bare"}
-    for key in ("prefork-wsgi", "prefork-asgi"):
+    assert results["pythons"] == {f"{sys.version_info[0]}.{sys.version_info[1]}": ANY}
+    for key, framework in (("prefork-wsgi", "flask"), ("prefork-asgi", "fastapi")):
         server = servers[key]
         assert "error" not in server, server
-        for scenario in ("plaintext", "json"):
+        assert set(server["runs"]) == {"plaintext", framework}
+        for scenario in ("plaintext", framework):
             run = server["runs"][scenario]
             assert run["requests"] > 0, run
             assert run["non_2xx"] == 0, run
@@ -67,7 +70,9 @@ def test_run_measures_prefork_and_writes_the_report(tmp_path: Path) -> None:
     assert set(servers["bare"]["runs"]) == {"plaintext"}  # the ceiling only answers GETs
     text = report.read_text()
     assert "### Plaintext, keep-alive — WSGI" in text
-    assert "### JSON response — ASGI" in text
+    assert "### FastAPI JSON endpoint — ASGI" in text
+    assert "### Flask JSON endpoint — WSGI" in text
+    assert "- FastAPI JSON: prefork ≥ 1.2x" in text
     assert "| **prefork** |" in text
     assert re.search(r"\| \d+% / \d+% \|", text), text  # each worker's part of the requests
     assert "bare uvloop (ceiling)" in text
