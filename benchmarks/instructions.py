@@ -15,7 +15,9 @@ end-to-end overhead.  `benchmarks/overhead.py` measures the same thing with wrk.
 
 `--python` counts on each named Python (a version found in pyenv or on PATH,
 run in its benchmark venv, as `run.py --python` does) and prints each one's
-count against the first.  `--functions N` also prints the N C functions that
+count against the first.  `--python-functions N` prints the Python functions with the most own time
+under cProfile (exact calls per request; times inflated by the profiler).
+`--functions N` also prints the N C functions that
 cost the most instructions per request (callgrind_annotate's self cost of the
 long run minus the short one, divided by the extra requests): the interpreter's
 own functions say where a Python version spends more (the evaluation loop,
@@ -26,6 +28,7 @@ event loop and the parser.
 from __future__ import annotations
 
 import argparse
+import pstats
 import re
 import shutil
 import subprocess
@@ -58,7 +61,14 @@ app = apps.wsgi_plaintext if sys.argv[1] == "wsgi" else apps.asgi_plaintext
 count = int(sys.argv[2])
 settings = dict(arg.split("=", 1) for arg in sys.argv[3:])
 request = b"GET /plaintext HTTP/1.1\\r\\nHost: bench\\r\\nUser-Agent: wrk\\r\\n\\r\\n"
-outcome = run_exchange(app, [request] * count, max_rounds=20, **settings)
+profile = settings.pop("cprofile", None)
+if profile:
+    import cProfile
+    profiler = cProfile.Profile()
+    outcome = profiler.runcall(run_exchange, app, [request] * count, max_rounds=20, **settings)
+    profiler.dump_stats(profile)
+else:
+    outcome = run_exchange(app, [request] * count, max_rounds=20, **settings)
 # Counting status lines, not parsing responses: the suite's response parser is
 # Python too, and its cost per request would be counted as the engine's.
 assert outcome.raw.count(b"HTTP/1.1 200 ") == count, outcome.raw[-300:]
@@ -100,6 +110,11 @@ def function_costs(out: Path) -> Counter[str]:
         text=True,
         check=True,
     ).stdout
+    return parse_annotate(text)
+
+
+def parse_annotate(text: str) -> Counter[str]:
+    """`callgrind_annotate`'s per-function self costs, keyed by `_short` names."""
     costs: Counter[str] = Counter()
     for line in text.splitlines():
         match = _FUNCTION_LINE.match(line)
@@ -109,12 +124,15 @@ def function_costs(out: Path) -> Counter[str]:
 
 
 def _short(function: str) -> str:
-    """`Objects/dictobject.c:_Py_dict_lookup [libpython3.13.so]` without the build paths."""
+    """`_Py_dict_lookup (libpython3.13.so.1.0)`: the name and its binary.
+
+    The source file is dropped, so the parts of a function that callgrind
+    attributes to inlined headers (object.h, pycore_frame.h) add up to one row.
+    """
     location, _, binary = function.partition(" [")
-    source, _, name = location.rpartition(":")
-    binary = Path(binary.rstrip("]")).name if binary else ""
-    name = name.split("'")[0]  # callgrind marks recursion depth as name'2
-    return f"{name} ({Path(source).name or '?'}{', ' + binary if binary else ''})"
+    name = location.rpartition(":")[2].split("'")[0]  # callgrind marks recursion as name'2
+    binary = Path(binary.rstrip("]")).name if binary else "?"
+    return f"{name} ({binary})"
 
 
 def per_request(
@@ -133,6 +151,29 @@ def per_request(
         costs.subtract(function_costs(short_out))
     top = [(name, n / requests) for name, n in costs.most_common(functions)]
     return (long - short) / requests, top
+
+
+def python_functions(python: Path, interface: str, requests: int, top: int) -> list[str]:
+    """cProfile's view of the same run: Python functions by own time, calls per request.
+
+    Times are inflated by the profiler's per-call cost (more so where calls are
+    many and short), so read them as shares; the call counts are exact.
+    """
+    with tempfile.TemporaryDirectory(prefix="prefork-cprofile-") as tmp:
+        stats_path = Path(tmp) / "stats"
+        argv = [str(python), "-c", DRIVER, interface, str(requests), f"cprofile={stats_path}"]
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"cProfile run failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        stats = pstats.Stats(str(stats_path))
+    rows = stats.stats  # type: ignore[attr-defined]
+    total = sum(row[2] for row in rows.values())
+    ranked = sorted(rows.items(), key=lambda item: -item[1][2])[:top]
+    lines = []
+    for (filename, line, name), (_, calls, own, _, _) in ranked:
+        where = f"{Path(filename).name}:{line}" if line else filename
+        lines.append(f"  {100 * own / total:5.1f}%  {calls / requests:5.2f}/req  {name} ({where})")
+    return lines
 
 
 def _pythons(wanted: str | None) -> list[Path]:
@@ -167,9 +208,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="also print the N C functions costing the most instructions per request",
     )
+    parser.add_argument(
+        "--python-functions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the N Python functions with the most own time under cProfile",
+    )
     args = parser.parse_args(argv)
-    if args.requests < 1 or args.functions < 0:
-        parser.error("--requests must be >= 1 and --functions >= 0")
+    if args.requests < 1 or args.functions < 0 or args.python_functions < 0:
+        parser.error("--requests must be >= 1, --functions and --python-functions >= 0")
     reference: float | None = None
     for python in _pythons(args.python):
         version = python_version(python)
@@ -182,6 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for name, cost in top:
             print(f"  {cost:>9,.0f}  {100 * cost / base:5.1f}%  {name}")
+        if args.python_functions:
+            print(f"Python {version}, cProfile, own time:")
+            print(
+                "\n".join(
+                    python_functions(python, args.interface, args.requests, args.python_functions)
+                )
+            )
         if args.setting:
             variant, _ = per_request(python, args.interface, args.requests, args.setting)
             shown = " ".join(args.setting)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.harness import parse_wrk
+from benchmarks.instructions import parse_annotate
 
 WRK_OUTPUT = """\
 Running 3s test @ http://127.0.0.1:59405/plaintext
@@ -41,3 +42,24 @@ def test_parse_wrk_reads_every_figure() -> None:
 def test_parse_wrk_rejects_output_without_summary() -> None:
     with pytest.raises(ValueError, match="no summary"):
         parse_wrk("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+ANNOTATE_OUTPUT = """\
+--------------------------------------------------------------------------------
+Ir                  file:function
+--------------------------------------------------------------------------------
+94,979,698 (100.0%)  PROGRAM TOTALS
+5,367,130 ( 5.65%)  Objects/dictobject.c:unicodekeys_lookup_unicode [/v/libpython3.13.so.1.0]
+4,646,168 ( 4.89%)  Python/generated_cases.c.h:_PyEval_EvalFrameDefault'2 [/v/libpython3.13.so.1.0]
+1,000,000 ( 1.05%)  Include/object.h:_PyEval_EvalFrameDefault [/v/libpython3.13.so.1.0]
+4,466,077 ( 4.70%)  ./elf/tls_get_addr.S:__tls_get_addr [/usr/lib/ld-linux-x86-64.so.2]
+"""
+
+
+def test_parse_annotate_adds_up_a_functions_inlined_parts_by_binary() -> None:
+    costs = parse_annotate(ANNOTATE_OUTPUT)
+    assert costs == {
+        "unicodekeys_lookup_unicode (libpython3.13.so.1.0)": 5_367_130,
+        "_PyEval_EvalFrameDefault (libpython3.13.so.1.0)": 5_646_168,
+        "__tls_get_addr (ld-linux-x86-64.so.2)": 4_466_077,
+    }
