@@ -114,7 +114,7 @@ def function_costs(out: Path) -> Counter[str]:
 
 
 def parse_annotate(text: str) -> Counter[str]:
-    """`callgrind_annotate`'s per-function self costs, keyed by `_short` names."""
+    """`callgrind_annotate`'s per-function self costs, keyed by function name."""
     costs: Counter[str] = Counter()
     for line in text.splitlines():
         match = _FUNCTION_LINE.match(line)
@@ -124,15 +124,14 @@ def parse_annotate(text: str) -> Counter[str]:
 
 
 def _short(function: str) -> str:
-    """`_Py_dict_lookup (libpython3.13.so.1.0)`: the name and its binary.
+    """`_Py_dict_lookup`: the function's name alone.
 
-    The source file is dropped, so the parts of a function that callgrind
-    attributes to inlined headers (object.h, pycore_frame.h) add up to one row.
+    callgrind_annotate lists the parts of a function inlined from headers
+    (object.h, pycore_frame.h) as rows of their own, some without the binary;
+    keyed by name they add up to one row, so the eval loop's cost compares.
     """
-    location, _, binary = function.partition(" [")
-    name = location.rpartition(":")[2].split("'")[0]  # callgrind marks recursion as name'2
-    binary = Path(binary.rstrip("]")).name if binary else "?"
-    return f"{name} ({binary})"
+    location = function.partition(" [")[0]
+    return location.rpartition(":")[2].split("'")[0]  # callgrind marks recursion as name'2
 
 
 def per_request(

@@ -56,10 +56,10 @@ Ir                  file:function
 """
 
 
-def test_parse_annotate_adds_up_a_functions_inlined_parts_by_binary() -> None:
+def test_parse_annotate_adds_up_a_functions_inlined_parts() -> None:
     costs = parse_annotate(ANNOTATE_OUTPUT)
     assert costs == {
-        "unicodekeys_lookup_unicode (libpython3.13.so.1.0)": 5_367_130,
-        "_PyEval_EvalFrameDefault (libpython3.13.so.1.0)": 5_646_168,
-        "__tls_get_addr (ld-linux-x86-64.so.2)": 4_466_077,
+        "unicodekeys_lookup_unicode": 5_367_130,
+        "_PyEval_EvalFrameDefault": 5_646_168,
+        "__tls_get_addr": 4_466_077,
     }
