@@ -35,7 +35,7 @@ def draw(results: dict[str, Any], out: Path) -> None:
     matplotlib.use("Agg")
     plt = importlib.import_module("matplotlib.pyplot")
     # One Python's comparison (the first measured); the report tabulates the others.
-    first = (results.get("pythons") or [None])[0]
+    first = next(iter(results.get("pythons") or {}), None)
     servers = [s for s in results["servers"] if s.get("python") == first]
     panels = [i for i in ("wsgi", "asgi") if any(s["interface"] == i for s in servers)]
     fig, axes = plt.subplots(len(panels), 1, figsize=(11, 4.2 * len(panels)), squeeze=False)
