@@ -43,14 +43,14 @@ def test_run_measures_prefork_and_writes_the_report(tmp_path: Path) -> None:
         "--scenarios", "plaintext,fastapi,flask",
         "--duration", "1",
         "--warmup", "0",
-        "--rounds", "2",
+        "--rounds", "1",  # merging rounds: tests/unit/test_benchmarks_render.py
         "--output", str(report),
         "--json", str(results_path),
         "--no-chart",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     results = json.loads(results_path.read_text())
-    assert results["rounds"] == 2
+    assert results["rounds"] == 1
     servers = {s["key"]: s for s in results["servers"]}
     assert set(servers) == {"prefork-wsgi", "prefork-asgi", "bare"}
     assert results["pythons"] == {f"{sys.version_info[0]}.{sys.version_info[1]}": ANY}

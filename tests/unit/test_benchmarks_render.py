@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from benchmarks.harness import BenchError, find_python
-from benchmarks.run import bars, normalize, python_tables, render
+from benchmarks.run import bars, merge_rounds, normalize, python_tables, render
 
 MIB = 1024 * 1024
 
@@ -221,3 +221,21 @@ def test_results_from_before_multi_python_runs_render_as_one_python() -> None:
 def test_find_python_rejects_what_is_neither_a_version_nor_an_interpreter(wanted: str) -> None:
     with pytest.raises(BenchError):
         find_python(wanted)
+
+
+def test_rounds_merge_to_each_scenarios_fastest_and_the_quickest_startup() -> None:
+    def round_(rps: float, startup: float, load: float, **extra: Any) -> dict[str, Any]:
+        runs = {"plaintext": {"rps": rps}, "json": {"rps": 1000 - rps}, **extra}
+        return {"key": "p", "startup_s": startup, "loadavg_before": load,
+                "loadavg_after": load, "runs": runs}  # fmt: skip
+
+    first = round_(100, 0.5, 1.0)
+    second = round_(300, 0.7, 4.0, close={"error": "wrk failed"})
+    third = {"key": "p", "error": "exited", "runs": {"close": {"rps": 50.0}}}
+    merged = merge_rounds([first, second, third])
+    assert merged["runs"]["plaintext"] == {"rps": 300}
+    assert merged["runs"]["json"] == {"rps": 900}
+    assert merged["runs"]["close"] == {"rps": 50.0}  # a measured round beats an error
+    assert merged["startup_s"] == 0.5
+    assert merged["loadavg_before"] == merged["loadavg_after"] == 4.0  # the busiest round
+    assert "error" not in merged  # the last round that completed gives the rest
