@@ -2,7 +2,7 @@
 
     python benchmarks/websocket.py [--rounds 3] [--seconds 5] [--connections 100]
                                    [--idle 1000] [--servers prefork,uvicorn,granian]
-                                   [--client c|python] [--no-pin]
+                                   [--client c|python|c,python] [--no-pin]
 
 Each round starts every server in turn (same app, benchmarks.apps:asgi_websocket,
 2 workers, the peers' default WebSocket implementation) and measures:
@@ -26,7 +26,8 @@ with gcc on first use, see benchmarks/wsload.py): one C process on epoll
 that checks every echo byte for byte and every delivery against the
 publishers' messages, and fails the run on any error.  `--client python`
 uses the asyncio client in this process instead (precomputed frames, the
-same checks), which costs about twice wsload's CPU per message.  The idle
+same checks), which costs more CPU per message; `--client c,python` measures
+each server with both, in the same rounds.  The idle
 connections are always this process's asyncio client's: they only hold.
 
 The client and the server must not share CPUs: a client costs several µs of
@@ -81,6 +82,7 @@ APP: Final = "benchmarks.apps:asgi_websocket"
 RESULTS: Final = ROOT / "benchmarks" / "websocket-results.json"
 MESSAGE: Final = b"x" * 64
 PUBLISHERS: Final = 4
+CLIENTS: Final = {"c": "wsload (C)", "python": "the asyncio client (Python)"}
 _KEY: Final = base64.b64encode(b"prefork-bench-16").decode()
 
 
@@ -350,43 +352,46 @@ def measure(spec: ServerSpec, python: Path, log_dir: Path, args: argparse.Namesp
 
 def report(samples: list[Sample], names: list[str]) -> str:
     lines = [
-        "| round | server | echo round trips/s | p50 ms | p99 ms | CPU per round trip, "
+        "| round | server | client | echo round trips/s | p50 ms | p99 ms | CPU per round trip, "
         "server / client | broadcast deliveries/s | CPU per delivery, server / client "
         "| RSS per idle WebSocket |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {s.round} | {s.server} | {s.echo_rps:,.0f} | {s.echo_p50_ms:.2f} | "
+        f"| {s.round} | {s.server} | {s.client} | {s.echo_rps:,.0f} | {s.echo_p50_ms:.2f} | "
         f"{s.echo_p99_ms:.2f} | {s.echo_cpu_us:.1f} / {s.echo_client_cpu_us:.1f} µs | "
         f"{s.broadcast_rate:,.0f} | {s.broadcast_cpu_us:.1f} / {s.broadcast_client_cpu_us:.1f} µs "
         f"| {s.idle_bytes / 1024:.1f} KiB |"
         for s in samples
     ]
-    prefork = {s.round: s for s in samples if s.server == "prefork"}
+    prefork = {(s.round, s.client): s for s in samples if s.server == "prefork"}
     lines += [
         "",
-        "prefork / peer, median of the rounds' ratios (rates: higher is better; CPU and "
-        "memory: lower is better):",
+        "prefork / peer, median of the rounds' ratios under the same client (rates: higher is "
+        "better; CPU and memory: lower is better):",
         "",
-        "| peer | echo rate | echo CPU per trip | broadcast rate | broadcast CPU per delivery "
-        "| idle memory |",
-        "|---|---|---|---|---|---|",
+        "| peer | client | echo rate | echo CPU per trip | broadcast rate "
+        "| broadcast CPU per delivery | idle memory |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name in names:
-        if name == "prefork":
-            continue
-        peer = [s for s in samples if s.server == name and s.round in prefork]
+    clients = sorted({s.client for s in samples})
+    for name, client in ((n, c) for n in names if n != "prefork" for c in clients):
+        peer = [
+            s
+            for s in samples
+            if s.server == name and s.client == client and (s.round, client) in prefork
+        ]
         if not peer:
             continue
 
         def ratio(field: str, peer: list[Sample] = peer) -> str:
-            ratios = [getattr(prefork[s.round], field) / getattr(s, field) for s in peer]
+            ratios = [getattr(prefork[s.round, s.client], field) / getattr(s, field) for s in peer]
             value = statistics.median(ratios)
             return f"{value:.2f}x"
 
         lines.append(
-            f"| {name} | {ratio('echo_rps')} | {ratio('echo_cpu_us')} | {ratio('broadcast_rate')} "
-            f"| {ratio('broadcast_cpu_us')} | {ratio('idle_bytes')} |"
+            f"| {name} | {client} | {ratio('echo_rps')} | {ratio('echo_cpu_us')} "
+            f"| {ratio('broadcast_rate')} | {ratio('broadcast_cpu_us')} | {ratio('idle_bytes')} |"
         )
     return "\n".join(lines)
 
@@ -406,13 +411,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--client",
-        choices=("c", "python"),
         default="c",
-        help="the echo and broadcast load: wsload, in C (default), or the asyncio client",
+        help="the echo and broadcast load: c (wsload, the default), python (the asyncio "
+        "client), or c,python (each server with both, in the same rounds)",
     )
     args = parser.parse_args(argv)
+    clients = [c.strip() for c in args.client.split(",") if c.strip()]
+    if not clients or not set(clients) <= set(CLIENTS):
+        parser.error(f"--client takes {', '.join(CLIENTS)} or both, comma-separated")
     try:
-        if args.client == "c":
+        if "c" in clients:
             args.wsload = ensure_wsload()
         python = ensure_venv()
         wanted = [w.strip() for w in args.servers.split(",") if w.strip()]
@@ -422,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for round_number in range(1, args.rounds + 1):
                 args.round = round_number
-                for spec in specs:
+                for spec, client in ((s, c) for s in specs for c in clients):
+                    args.client = client
                     sample = measure(spec, python, Path(tmp), args)
                     print(sample, file=sys.stderr)
                     samples.append(sample)
@@ -431,8 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     RESULTS.write_text(json.dumps([asdict(s) for s in samples], indent=2) + "\n")
     print(report(samples, names))
-    client = "wsload (C)" if args.client == "c" else "the asyncio client (Python)"
-    print(f"\n{os.cpu_count()} CPUs; load from {client}; results in {RESULTS.relative_to(ROOT)}")
+    used = " and ".join(CLIENTS[c] for c in clients)
+    print(f"\n{os.cpu_count()} CPUs; load from {used}; results in {RESULTS.relative_to(ROOT)}")
     return 0
 
 
