@@ -350,17 +350,24 @@ def measure(spec: ServerSpec, python: Path, log_dir: Path, args: argparse.Namesp
         os.sched_setaffinity(0, everywhere)
 
 
+def busy(rate: float, cpu_us: float) -> str:
+    """The workers' CPU time over the window, in % of one CPU: below the CPUs they were
+    given, the rate was held back by something else (the client, or other processes)."""
+    return f"{rate * cpu_us / 1e4:.0f}%"
+
+
 def report(samples: list[Sample], names: list[str]) -> str:
     lines = [
         "| round | server | client | echo round trips/s | p50 ms | p99 ms | CPU per round trip, "
         "server / client | broadcast deliveries/s | CPU per delivery, server / client "
-        "| RSS per idle WebSocket |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| server busy, echo / broadcast | RSS per idle WebSocket |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {s.round} | {s.server} | {s.client} | {s.echo_rps:,.0f} | {s.echo_p50_ms:.2f} | "
         f"{s.echo_p99_ms:.2f} | {s.echo_cpu_us:.1f} / {s.echo_client_cpu_us:.1f} µs | "
         f"{s.broadcast_rate:,.0f} | {s.broadcast_cpu_us:.1f} / {s.broadcast_client_cpu_us:.1f} µs "
+        f"| {busy(s.echo_rps, s.echo_cpu_us)} / {busy(s.broadcast_rate, s.broadcast_cpu_us)} "
         f"| {s.idle_bytes / 1024:.1f} KiB |"
         for s in samples
     ]
