@@ -19,16 +19,16 @@ Each round starts every server in turn (same app, benchmarks.apps:asgi_websocket
 Rounds interleave the servers so that load from other processes on the
 machine spreads over all of them; the report gives per-round numbers and
 the median of each ratio to prefork.  No client offers an extension, so
-nobody compresses, and the client costs the same for every server.
+nobody compresses, and every server gets the same client and messages.
 
 The echo and broadcast load comes from wsload (benchmarks/wsload.c, built
 with gcc on first use, see benchmarks/wsload.py): one C process on epoll
 that checks every echo byte for byte and every delivery against the
 publishers' messages, and fails the run on any error.  `--client python`
 uses the asyncio client in this process instead (precomputed frames, the
-same checks), which costs more CPU per message; `--client c,python` measures
-each server with both, in the same rounds.  The idle
-connections are always this process's asyncio client's: they only hold.
+same checks), which costs more CPU per message; `--client c,python`
+measures each server with both, in the same rounds.  The idle connections
+are always this process's asyncio client's: they only hold.
 
 The client and the server must not share CPUs: a client costs several µs of
 CPU per message (wsload's is almost all its send and receive system calls),
