@@ -77,20 +77,26 @@ class BenchError(Exception):
 # -- tools --------------------------------------------------------------------
 
 
-def ensure_wrk() -> str:
-    path = shutil.which("wrk")
+def ensure_command(command: str, packages: Sequence[str]) -> str:
+    """The path of `command`, installing the Debian `packages` that provide it when we are root."""
+    path = shutil.which(command)
     if path:
         return path
+    names = " ".join(packages)
     if os.geteuid() != 0:
-        raise BenchError("wrk is not installed; install it (e.g. `apt-get install wrk`)")
-    print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
+        raise BenchError(f"{command} is not installed; install it (e.g. `apt-get install {names}`)")
+    print(f"{command} is missing: apt-get install -y {names}", file=sys.stderr)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update"], check=False, env=env)
-    subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, env=env)
-    path = shutil.which("wrk")
+    subprocess.run(["apt-get", "install", "-y", *packages], check=False, env=env)
+    path = shutil.which(command)
     if not path:
-        raise BenchError("could not install wrk with apt-get; install it and retry")
+        raise BenchError(f"could not install {command} with apt-get; install it and retry")
     return path
+
+
+def ensure_wrk() -> str:
+    return ensure_command("wrk", ["wrk"])
 
 
 def venv_python(venv: Path = VENV_DIR) -> Path:

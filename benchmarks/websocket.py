@@ -2,7 +2,7 @@
 
     python benchmarks/websocket.py [--rounds 3] [--seconds 5] [--connections 100]
                                    [--idle 1000] [--servers prefork,uvicorn,granian]
-                                   [--no-pin]
+                                   [--client c|python|c,python] [--no-pin]
 
 Each round starts every server in turn (same app, benchmarks.apps:asgi_websocket,
 2 workers, the peers' default WebSocket implementation) and measures:
@@ -18,18 +18,26 @@ Each round starts every server in turn (same app, benchmarks.apps:asgi_websocket
 
 Rounds interleave the servers so that load from other processes on the
 machine spreads over all of them; the report gives per-round numbers and
-the median of each ratio to prefork.  The client is a lean asyncio protocol
-on uvloop in this process (precomputed masked frames, no extension offered,
-so nobody compresses), so that the client costs the same for every server.
+the median of each ratio to prefork.  No client offers an extension, so
+nobody compresses, and every server gets the same client and messages.
 
-The client and the server must not share CPUs: the client costs 6-9 µs of
-CPU per message, as much as the server, so on a machine the two saturate
-together the rate is (client + server CPU) per message, and any server's
-advantage shows diluted by the client's fixed share.  With two CPUs or more
-the server (its workers inherit it) runs on all CPUs but the last, and the
-client on the last one (`--no-pin` leaves scheduling to the kernel).  The
-client's CPU per message is in the results, to show it stays below the
-server's.
+The echo and broadcast load comes from wsload (benchmarks/wsload.c, built
+with gcc on first use, see benchmarks/wsload.py): one C process on epoll
+that checks every echo byte for byte and every delivery against the
+publishers' messages, and fails the run on any error.  `--client python`
+uses the asyncio client in this process instead (precomputed frames, the
+same checks), which costs more CPU per message; `--client c,python`
+measures each server with both, in the same rounds.  The idle connections
+are always this process's asyncio client's: they only hold.
+
+The client and the server must not share CPUs: a client costs several µs of
+CPU per message (wsload's is almost all its send and receive system calls),
+so on a machine the two saturate together the rate is (client + server
+CPU) per message, and any server's advantage shows diluted by the client's
+fixed share.  With two CPUs or more the server (its workers inherit it)
+runs on all CPUs but the last, and the client on the last one (`--no-pin`
+leaves scheduling to the kernel).  The client's CPU per message is in the
+results, to show it stays below the server's.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import statistics
@@ -67,11 +76,13 @@ from benchmarks.harness import (
     settle,
     worker_processes,
 )
+from benchmarks.wsload import LoadReport, ensure_wsload, run_wsload
 
 APP: Final = "benchmarks.apps:asgi_websocket"
 RESULTS: Final = ROOT / "benchmarks" / "websocket-results.json"
 MESSAGE: Final = b"x" * 64
 PUBLISHERS: Final = 4
+CLIENTS: Final = {"c": "wsload (C)", "python": "the asyncio client (Python)"}
 _KEY: Final = base64.b64encode(b"prefork-bench-16").decode()
 
 
@@ -168,13 +179,18 @@ def server_cpu(pid: int) -> float:
     return total
 
 
-async def echo(port: int, connections: int, seconds: float) -> tuple[float, float, float, int]:
-    """(round trips per second, p50 ms, p99 ms, round trips)."""
+async def echo(port: int, connections: int, seconds: float) -> LoadReport:
+    """Round trips, their rate and latency; client CPU left at 0 for the caller."""
     frame = client_frame(MESSAGE)
     samples: list[float] = []
+    errors = 0
     running = True
 
     def on_frame(client: BenchClient, payload: bytes) -> None:
+        nonlocal errors
+        if payload != MESSAGE:
+            errors += 1
+            return
         now = time.perf_counter()
         samples.append(now - client.sent_at)
         if running:
@@ -192,19 +208,26 @@ async def echo(port: int, connections: int, seconds: float) -> tuple[float, floa
     count = len(samples)
     for client in clients:
         client.close()
+    if not count:
+        raise BenchError("echo: not one round trip")
     samples.sort()
-    return count / elapsed, samples[count // 2] * 1000, samples[int(count * 0.99)] * 1000, count
+    p50, p99 = samples[count // 2] * 1000, samples[int(count * 0.99)] * 1000
+    return LoadReport("echo", connections, elapsed, count, count / elapsed, p50, p99, 0.0, errors)
 
 
-async def broadcast(port: int, connections: int, seconds: float) -> tuple[float, int]:
-    """(messages delivered per second over all members, messages delivered)."""
-    delivered = 0
+async def broadcast(port: int, connections: int, seconds: float) -> LoadReport:
+    """Messages delivered over all members and their rate; client CPU left at 0."""
+    delivered = errors = 0
     running = True
+    messages = {b"p%d:" % i + MESSAGE for i in range(PUBLISHERS)}
     frames = {i: client_frame(b"p%d:" % i + MESSAGE) for i in range(PUBLISHERS)}
     publisher_of: dict[int, int] = {}
 
     def on_frame(client: BenchClient, payload: bytes) -> None:
-        nonlocal delivered
+        nonlocal delivered, errors
+        if payload not in messages:
+            errors += 1
+            return
         delivered += 1
         index = publisher_of.get(id(client))
         if running and index is not None and payload.startswith(b"p%d:" % index):
@@ -218,10 +241,12 @@ async def broadcast(port: int, connections: int, seconds: float) -> tuple[float,
         client.write(frames[index])
     await asyncio.sleep(seconds)
     running = False
-    rate = delivered / (time.perf_counter() - began)
+    elapsed = time.perf_counter() - began
     for client in clients:
         client.close()
-    return rate, delivered
+    return LoadReport(
+        "broadcast", connections, elapsed, delivered, delivered / elapsed, 0.0, 0.0, 0.0, errors
+    )
 
 
 async def idle_bytes(port: int, pid: int, count: int) -> float:
@@ -250,6 +275,7 @@ async def idle_bytes(port: int, pid: int, count: int) -> float:
 class Sample:
     server: str
     round: int
+    client: str  # "c" (wsload) or "python" (the asyncio client)
     echo_rps: float
     echo_p50_ms: float
     echo_p99_ms: float
@@ -257,12 +283,12 @@ class Sample:
     broadcast_rate: float
     broadcast_cpu_us: float  # server CPU per delivered message
     idle_bytes: float
-    echo_client_cpu_us: float  # this process's CPU per round trip
+    echo_client_cpu_us: float  # the client's CPU per round trip
     broadcast_client_cpu_us: float
 
 
 def client_cpu() -> float:
-    """CPU seconds used so far by this process, the client."""
+    """CPU seconds used so far by this process, the Python client."""
     times = os.times()
     return times.user + times.system
 
@@ -273,6 +299,18 @@ def cpu_split() -> tuple[set[int], set[int]] | None:
     if len(cpus) < 2:
         return None
     return set(cpus[:-1]), {cpus[-1]}
+
+
+def load(args: argparse.Namespace, scenario: str, port: int) -> LoadReport:
+    """One scenario's load from the chosen client; BenchError on any error or no message."""
+    if args.client == "c":
+        return run_wsload(args.wsload, scenario, port, args.connections, args.seconds)
+    own = client_cpu()
+    run = echo if scenario == "echo" else broadcast
+    report = uvloop.run(run(port, args.connections, args.seconds))
+    if report.errors or not report.messages:
+        raise BenchError(f"{scenario}: {report.errors} wrong messages, {report.messages} right")
+    return dataclasses.replace(report, client_cpu_s=client_cpu() - own)
 
 
 def measure(spec: ServerSpec, python: Path, log_dir: Path, args: argparse.Namespace) -> Sample:
@@ -287,74 +325,80 @@ def measure(spec: ServerSpec, python: Path, log_dir: Path, args: argparse.Namesp
             settle(running)
             pid = running.proc.pid
 
-            async def run() -> Sample:
-                cpu, own = server_cpu(pid), client_cpu()
-                rps, p50, p99, trips = await echo(running.port, args.connections, args.seconds)
-                echo_cpu = (server_cpu(pid) - cpu) / trips * 1e6
-                echo_own = (client_cpu() - own) / trips * 1e6
-                cpu, own = server_cpu(pid), client_cpu()
-                rate, delivered = await broadcast(running.port, args.connections, args.seconds)
-                cast_cpu = (server_cpu(pid) - cpu) / delivered * 1e6
-                cast_own = (client_cpu() - own) / delivered * 1e6
-                idle = await idle_bytes(running.port, pid, args.idle)
-                return Sample(
-                    spec.name,
-                    args.round,
-                    rps,
-                    p50,
-                    p99,
-                    echo_cpu,
-                    rate,
-                    cast_cpu,
-                    idle,
-                    echo_own,
-                    cast_own,
-                )
-
-            return uvloop.run(run())
+            cpu = server_cpu(pid)
+            echoed = load(args, "echo", running.port)
+            echo_cpu = (server_cpu(pid) - cpu) / echoed.messages * 1e6
+            cpu = server_cpu(pid)
+            cast = load(args, "broadcast", running.port)
+            cast_cpu = (server_cpu(pid) - cpu) / cast.messages * 1e6
+            idle = uvloop.run(idle_bytes(running.port, pid, args.idle))
+            return Sample(
+                spec.name,
+                args.round,
+                args.client,
+                echoed.rate,
+                echoed.p50_ms,
+                echoed.p99_ms,
+                echo_cpu,
+                cast.rate,
+                cast_cpu,
+                idle,
+                echoed.client_cpu_s / echoed.messages * 1e6,
+                cast.client_cpu_s / cast.messages * 1e6,
+            )
     finally:
         os.sched_setaffinity(0, everywhere)
 
 
+def busy(rate: float, cpu_us: float) -> str:
+    """The workers' CPU time over the window, in % of one CPU: below the CPUs they were
+    given, the rate was held back by something else (the client, or other processes)."""
+    return f"{rate * cpu_us / 1e4:.0f}%"
+
+
 def report(samples: list[Sample], names: list[str]) -> str:
     lines = [
-        "| round | server | echo round trips/s | p50 ms | p99 ms | CPU per round trip, "
+        "| round | server | client | echo round trips/s | p50 ms | p99 ms | CPU per round trip, "
         "server / client | broadcast deliveries/s | CPU per delivery, server / client "
-        "| RSS per idle WebSocket |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| server busy, echo / broadcast | RSS per idle WebSocket |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {s.round} | {s.server} | {s.echo_rps:,.0f} | {s.echo_p50_ms:.2f} | "
+        f"| {s.round} | {s.server} | {s.client} | {s.echo_rps:,.0f} | {s.echo_p50_ms:.2f} | "
         f"{s.echo_p99_ms:.2f} | {s.echo_cpu_us:.1f} / {s.echo_client_cpu_us:.1f} µs | "
         f"{s.broadcast_rate:,.0f} | {s.broadcast_cpu_us:.1f} / {s.broadcast_client_cpu_us:.1f} µs "
+        f"| {busy(s.echo_rps, s.echo_cpu_us)} / {busy(s.broadcast_rate, s.broadcast_cpu_us)} "
         f"| {s.idle_bytes / 1024:.1f} KiB |"
         for s in samples
     ]
-    prefork = {s.round: s for s in samples if s.server == "prefork"}
+    prefork = {(s.round, s.client): s for s in samples if s.server == "prefork"}
     lines += [
         "",
-        "prefork / peer, median of the rounds' ratios (rates: higher is better; CPU and "
-        "memory: lower is better):",
+        "prefork / peer, median of the rounds' ratios under the same client (rates: higher is "
+        "better; CPU and memory: lower is better):",
         "",
-        "| peer | echo rate | echo CPU per trip | broadcast rate | broadcast CPU per delivery "
-        "| idle memory |",
-        "|---|---|---|---|---|---|",
+        "| peer | client | echo rate | echo CPU per trip | broadcast rate "
+        "| broadcast CPU per delivery | idle memory |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name in names:
-        if name == "prefork":
-            continue
-        peer = [s for s in samples if s.server == name and s.round in prefork]
+    clients = sorted({s.client for s in samples})
+    for name, client in ((n, c) for n in names if n != "prefork" for c in clients):
+        peer = [
+            s
+            for s in samples
+            if s.server == name and s.client == client and (s.round, client) in prefork
+        ]
         if not peer:
             continue
 
         def ratio(field: str, peer: list[Sample] = peer) -> str:
-            ratios = [getattr(prefork[s.round], field) / getattr(s, field) for s in peer]
+            ratios = [getattr(prefork[s.round, s.client], field) / getattr(s, field) for s in peer]
             value = statistics.median(ratios)
             return f"{value:.2f}x"
 
         lines.append(
-            f"| {name} | {ratio('echo_rps')} | {ratio('echo_cpu_us')} | {ratio('broadcast_rate')} "
-            f"| {ratio('broadcast_cpu_us')} | {ratio('idle_bytes')} |"
+            f"| {name} | {client} | {ratio('echo_rps')} | {ratio('echo_cpu_us')} "
+            f"| {ratio('broadcast_rate')} | {ratio('broadcast_cpu_us')} | {ratio('idle_bytes')} |"
         )
     return "\n".join(lines)
 
@@ -372,8 +416,19 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="run the client on the last CPU and the server on the others (default)",
     )
+    parser.add_argument(
+        "--client",
+        default="c",
+        help="the echo and broadcast load: c (wsload, the default), python (the asyncio "
+        "client), or c,python (each server with both, in the same rounds)",
+    )
     args = parser.parse_args(argv)
+    clients = [c.strip() for c in args.client.split(",") if c.strip()]
+    if not clients or not set(clients) <= set(CLIENTS):
+        parser.error(f"--client takes {', '.join(CLIENTS)} or both, comma-separated")
     try:
+        if "c" in clients:
+            args.wsload = ensure_wsload()
         python = ensure_venv()
         wanted = [w.strip() for w in args.servers.split(",") if w.strip()]
         specs = [s for s in server_specs(python) if s.interface == "asgi" and s.name in wanted]
@@ -382,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for round_number in range(1, args.rounds + 1):
                 args.round = round_number
-                for spec in specs:
+                for spec, client in ((s, c) for s in specs for c in clients):
+                    args.client = client
                     sample = measure(spec, python, Path(tmp), args)
                     print(sample, file=sys.stderr)
                     samples.append(sample)
@@ -391,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     RESULTS.write_text(json.dumps([asdict(s) for s in samples], indent=2) + "\n")
     print(report(samples, names))
-    print(f"\n{os.cpu_count()} CPUs; results in {RESULTS.relative_to(ROOT)}")
+    used = " and ".join(CLIENTS[c] for c in clients)
+    print(f"\n{os.cpu_count()} CPUs; load from {used}; results in {RESULTS.relative_to(ROOT)}")
     return 0
 
 

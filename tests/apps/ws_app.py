@@ -42,6 +42,17 @@ async def echo(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
         await send(reply)
 
 
+async def wrong_echo(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+    """Echoes every message with its last character changed: a load client must notice."""
+    await receive()
+    await send({"type": "websocket.accept"})
+    while (message := await receive())["type"] == "websocket.receive":
+        text = message.get("text") or ""
+        await send(
+            {"type": "websocket.send", "text": text[:-1] + ("?" if text[-1:] != "?" else "!")}
+        )
+
+
 async def scope_view(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
     await receive()
     offered = scope["subprotocols"]
@@ -168,6 +179,7 @@ SENT = [0]
 
 ROUTES = {
     "/echo": echo,
+    "/wrong-echo": wrong_echo,
     "/scope": scope_view,
     "/refuse": refuse,
     "/deny": deny,
