@@ -18,6 +18,7 @@ import time
 from typing import Any, Final, NamedTuple
 
 from prefork import __version__
+from prefork.wallclock import DAYS, MONTHS
 
 STATUS_LINES: Final[dict[int, bytes]] = {
     status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("latin-1")
@@ -86,30 +87,11 @@ class Clock:
         self.default_headers = self.server_line + b"date: " + date + b"\r\n"
 
 
-# English names written out: strftime's %a and %b follow the process locale,
-# which the application may change; HTTP dates and log timestamps want English.
-_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS: Final = (
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "May",
-    "Jun",
-    "Jul",
-    "Aug",
-    "Sep",
-    "Oct",
-    "Nov",
-    "Dec",
-)
-
-
 def http_date(timestamp: float) -> str:
     """RFC 9110 5.6.7 IMF-fixdate (email.utils would pull the email package into every worker)."""
     t = time.gmtime(timestamp)
     return (
-        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{DAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon - 1]} {t.tm_year} "
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
     )
 

@@ -48,8 +48,7 @@ from urllib.parse import unquote_to_bytes
 if TYPE_CHECKING:
     from prefork.observe.jsonlog import JsonAccessFormatter
 
-from prefork.http.response import MONTHS
-from prefork.observe.clock import utc_offset
+from prefork.wallclock import MONTHS, utc_offset
 
 __all__ = ["AccessEntry", "AccessLog", "AccessLogFormatter", "escape"]
 
