@@ -36,11 +36,13 @@ import socket
 import stat
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from prefork import systemd
-from prefork.config import Config
 from prefork.errors import BindError
+
+if TYPE_CHECKING:
+    from prefork.config import Config
 
 INHERIT_ENV: Final = "PREFORK_INHERIT_FDS"
 
