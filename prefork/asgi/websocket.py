@@ -33,10 +33,9 @@ from prefork.asgi.http import spawn
 from prefork.asgi.types import Message
 from prefork.errors import ProtocolError
 from prefork.http import response
-from prefork.http.connection import error_response
 from prefork.http.exchange import split_target
 from prefork.http.forwarded import with_host
-from prefork.http.response import InvalidResponseHeader
+from prefork.http.response import InvalidResponseHeader, error_response
 from prefork.ws import handshake
 from prefork.ws.outbox import Outbox
 from prefork.ws.session import NORMAL, Closed, Limits, WebSocketSession

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
 LOGGER: Final = logging.getLogger("prefork")
 
+# Flow control: the connection stops reading once an exchange holds this much
+# request body unread by the app (`pause_body`), and an exchange need not ask
+# to resume (`resume_body`) before the app has read it back below this
+# (uvicorn and hypercorn use 64 KiB as well).
+BODY_HIGH_WATER: Final = 65536
+
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
     """The raw path and query of a request target.

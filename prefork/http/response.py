@@ -18,6 +18,7 @@ import time
 from typing import Any, Final, NamedTuple
 
 from prefork import __version__
+from prefork.errors import ProtocolError
 from prefork.wallclock import DAYS, MONTHS
 
 STATUS_LINES: Final[dict[int, bytes]] = {
@@ -223,3 +224,21 @@ def _closing_error(status: int, body: bytes, default_headers: bytes) -> bytes:
         + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
         b"connection: close\r\n\r\n" % len(body) + body
     )
+
+
+def error_response(error: ProtocolError, default_headers: bytes) -> bytes:
+    """The answer to a request refused with `error`; the connection closes after it."""
+    body = f"{error.status} {_phrase(error.status)}: {error.reason}\n".encode()
+    retry = b"retry-after: 1\r\n" if error.status == 503 else b""
+    return (
+        STATUS_LINES[error.status]
+        + default_headers
+        + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
+        + retry
+        + b"connection: close\r\n\r\n"
+        + body
+    )
+
+
+def _phrase(status: int) -> str:
+    return STATUS_LINES[status][13:-2].decode("latin-1")

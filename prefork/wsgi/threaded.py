@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from prefork.http.connection import BODY_HIGH_WATER
+from prefork.http.exchange import BODY_HIGH_WATER
 from prefork.http.response import CHUNKED, CHUNKED_END, CONTINUE_100
 from prefork.wsgi.exchange import WSGIExchange, close_iterable
 
