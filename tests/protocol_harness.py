@@ -21,8 +21,8 @@ import uvloop
 
 from prefork.config import Config
 from prefork.http.connection import HttpConnection
-from prefork.http.server import ServerState
 from prefork.loader import LoadedApp, detect
+from prefork.worker.compose import WorkerServer
 from tests.responses import Response, parse_all
 
 
@@ -95,7 +95,7 @@ def run_exchange(
     config = make_config(**settings)
 
     async def main() -> Outcome:
-        state = ServerState(config, loaded, asyncio.get_running_loop(), {})
+        state = WorkerServer(config, loaded, asyncio.get_running_loop(), {}).state
         conn = HttpConnection(state)
         transport = FakeTransport()
         conn.connection_made(transport)  # type: ignore[arg-type]

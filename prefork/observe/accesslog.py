@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_to_bytes
 
 if TYPE_CHECKING:
+    from prefork.http.exchange import Exchange
     from prefork.observe.jsonlog import JsonAccessFormatter
 
 from prefork.wallclock import MONTHS, utc_offset
@@ -72,6 +73,32 @@ class AccessEntry:
     environ: Mapping[str, Any] | None = None
     # The close code that ended a WebSocket session, for `%(W)s`; None for HTTP.
     ws_close: int | None = None
+
+
+def exchange_entry(
+    exchange: Exchange,
+    start: float,
+    response_headers: list[tuple[bytes, bytes]],
+    environ: Mapping[str, Any] | None = None,
+) -> AccessEntry:
+    """The entry for an HTTP exchange whose response is complete (`start`: its time.time())."""
+    view = exchange.forwarded
+    conn = exchange.conn
+    client = conn.client if view is None or view.client is None else view.client
+    return AccessEntry(
+        remote_addr=client[0] if client else "-",
+        method=exchange.method.decode("latin-1"),
+        target=exchange.target.decode("latin-1"),
+        http_version=exchange.version,
+        status=exchange.status,
+        body_bytes=exchange.body_sent,
+        request_headers=exchange.headers,
+        response_headers=response_headers,
+        start_wall=start,
+        duration=time.time() - start,
+        pid=os.getpid(),
+        environ=environ,
+    )
 
 
 # -- escaping ------------------------------------------------------------------
