@@ -1073,12 +1073,6 @@ def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
-def flag_of(name: str) -> str:
-    f = next(f for f in SETTINGS if f.name == name)
-    flags = meta(f).flags
-    return flags[-1] if flags else name.upper()
-
-
 def _parse(name: str, value: Any, source: str) -> Any:
     f = next(f for f in SETTINGS if f.name == name)
     try:

@@ -97,10 +97,6 @@ class Listener:
     # --reuse-port: this TCP socket is bound but not listening (see above).
     reserved_only: bool = False
 
-    @property
-    def is_unix(self) -> bool:
-        return self.sock.family == socket.AF_UNIX
-
     def url(self, tls: bool = False) -> str:
         return describe(self.sock, tls)
 

@@ -21,7 +21,7 @@ from typing import Any, Final
 from prefork.asgi.scope import ASGIAdapter, connection_scope
 from prefork.asgi.types import Message
 from prefork.http import response
-from prefork.http.exchange import Exchange
+from prefork.http.exchange import METHOD_NAMES, Exchange
 from prefork.http.response import CHUNKED, CHUNKED_END, CONTINUE_100, InvalidResponseHeader
 from prefork.observe.accesslog import exchange_entry
 from prefork.tls import asgi_extension, peer_details
@@ -30,9 +30,6 @@ LOGGER: Final = logging.getLogger("prefork")
 
 _DISCONNECT: Final = {"type": "http.disconnect"}
 _EMPTY_BODY: Final = {"type": "http.request", "body": b"", "more_body": False}
-_METHODS: Final = {
-    m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
-}
 
 
 def _spawn_task(
@@ -96,7 +93,7 @@ class ASGIExchange(Exchange):
             "http", conn, self.forwarded, self.version, self.target, self.headers, extensions
         )
         method = self.method
-        http_scope["method"] = _METHODS.get(method) or method.decode("ascii")
+        http_scope["method"] = METHOD_NAMES.get(method) or method.decode("ascii")
         return http_scope
 
     async def run(self) -> None:
@@ -232,15 +229,8 @@ class ASGIExchange(Exchange):
         key = headers if type(headers) is tuple else tuple(headers)
         app_head = response.cached_head(key)
         if app_head is None:
-            try:
-                parts: list[bytes] = []
-                for name, value in headers:
-                    response.check_name(name)
-                    parts += (name, b": ", value, b"\r\n")
-                block = b"".join(parts)
-            except (TypeError, ValueError) as exc:
-                raise InvalidResponseHeader(f"invalid response headers: {exc!s:.200}") from None
-            app_head = response.app_head(key, block, len(parts) // 4)
+            block, count = render_headers(headers)
+            app_head = response.app_head(key, block, count)
         self.status = status
         length = -1 if more_body else len(body)
         # A draining server closes after this response, unless an earlier head
@@ -250,3 +240,19 @@ class ASGIExchange(Exchange):
             app_head, status, self.method, self.version, keep_alive, length
         )
         return response.status_line(status) + self.conn.state.clock.default_headers + lines
+
+
+def render_headers(headers: Any) -> tuple[bytes, int]:
+    """An app's `[(name, value), ...]` as header lines, and how many; names are checked.
+
+    What a value holds (CR, LF, NUL) is for the caller to check, once per
+    block (response.check_block).
+    """
+    try:
+        parts: list[bytes] = []
+        for name, value in headers:
+            response.check_name(name)
+            parts += (name, b": ", value, b"\r\n")
+        return b"".join(parts), len(parts) // 4
+    except (TypeError, ValueError) as exc:
+        raise InvalidResponseHeader(f"invalid response headers: {exc!s:.200}") from None

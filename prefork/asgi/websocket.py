@@ -28,13 +28,13 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
-from prefork.asgi.http import spawn
+from prefork.asgi.http import render_headers, spawn
 from prefork.asgi.scope import ASGIAdapter, connection_scope
 from prefork.asgi.types import Message
 from prefork.errors import ProtocolError
 from prefork.http import response
 from prefork.http.forwarded import with_host
-from prefork.http.response import InvalidResponseHeader, error_response
+from prefork.http.response import error_response
 from prefork.observe.accesslog import AccessEntry
 from prefork.ws import handshake
 from prefork.ws.outbox import Outbox
@@ -332,13 +332,6 @@ def _payload(message: Message) -> str | bytes:
 
 
 def _header_block(headers: list[tuple[bytes, bytes]]) -> bytes:
-    try:
-        parts: list[bytes] = []
-        for name, value in headers:
-            response.check_name(name)
-            parts += (name, b": ", value, b"\r\n")
-        block = b"".join(parts)
-        response.check_block(block, len(parts) // 4)
-    except (TypeError, ValueError) as exc:
-        raise InvalidResponseHeader(f"invalid response headers: {exc!s:.200}") from None
+    block, lines = render_headers(headers)
+    response.check_block(block, lines)
     return block

@@ -51,7 +51,10 @@ INF: Final = float("inf")
 # connection is dropped; it is a few dozen bytes to a peer that is not reading.
 TLS_CLOSE_NOTIFY_GRACE: Final = 1.0
 
-_SHORTEST_LINE_AROUND_TARGET: Final = len("GET  HTTP/1.1")
+# The request line limit applies to "METHOD SP target SP HTTP/1.1"; the
+# connection sees the target first, so it measures from the shortest line
+# around it (ServerState.limit_target is the limit less this).
+SHORTEST_LINE_AROUND_TARGET: Final = len("GET  HTTP/1.1")
 
 
 class HttpConnection(asyncio.Protocol):
@@ -244,7 +247,7 @@ class HttpConnection(asyncio.Protocol):
         # exactly only when that bound is crossed.
         if len(url) > self.state.limit_target:
             line = len(self.parser.get_method()) + len(url) + len("  HTTP/1.1")
-            if line > self.state.limit_target + _SHORTEST_LINE_AROUND_TARGET:
+            if line > self.state.limit_target + SHORTEST_LINE_AROUND_TARGET:
                 raise ProtocolError(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:

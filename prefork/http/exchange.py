@@ -34,6 +34,12 @@ LOGGER: Final = logging.getLogger("prefork")
 # (uvicorn and hypercorn use 64 KiB as well).
 BODY_HIGH_WATER: Final = 65536
 
+# The request methods seen most, as the text the interfaces hand the app
+# (`METHOD_NAMES.get(method) or method.decode("ascii")`: a lookup, no decoding).
+METHOD_NAMES: Final = {
+    m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
+}
+
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
     """The raw path and query of a request target.

@@ -24,7 +24,11 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from prefork import balance
 from prefork.http.accept import Acceptor
-from prefork.http.connection import HttpConnection, ProxyProtocolConnection
+from prefork.http.connection import (
+    SHORTEST_LINE_AROUND_TARGET,
+    HttpConnection,
+    ProxyProtocolConnection,
+)
 from prefork.http.exchange import Exchange
 from prefork.http.forwarded import ProxyTrust
 from prefork.http.request_id import RequestIds
@@ -37,9 +41,6 @@ if TYPE_CHECKING:
 
 LOGGER: Final = logging.getLogger("prefork")
 
-# The request line limit applies to "METHOD SP target SP HTTP/1.1"; the
-# connection sees the target first, so it starts from the shortest line.
-_REQUEST_LINE_OVERHEAD: Final = len("GET  HTTP/1.1")
 _UNLIMITED_LINE: Final = 65536
 # The sweep's period: the resolution of every timeout and of the Date header.
 CLOCK_TICK: Final = 1.0
@@ -150,7 +151,7 @@ class ServerState:
         self.body_timeout = (settings.body_timeout or float("inf")) + CLOCK_TICK
         self.send_timeout = (settings.send_timeout or float("inf")) + CLOCK_TICK
         line = settings.limit_request_line or _UNLIMITED_LINE
-        self.limit_target = line - _REQUEST_LINE_OVERHEAD
+        self.limit_target = line - SHORTEST_LINE_AROUND_TARGET
         self.limit_fields = settings.limit_request_fields or 2**31
         self.limit_field_size = settings.limit_request_field_size or 2**31
         self.limit_headers = settings.limit_request_headers

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 from prefork.http import response
-from prefork.http.exchange import Exchange
+from prefork.http.exchange import METHOD_NAMES, Exchange
 from prefork.http.response import InvalidResponseHeader
 from prefork.observe.accesslog import exchange_entry
 from prefork.tls import peer_details
@@ -34,7 +34,6 @@ _STATUS: Final = re.compile(r"[1-9]\d\d [^\r\n\0]*")
 _STATUS_CACHE_MAX: Final = 256
 _status_lines: dict[str, tuple[bytes, int]] = {}
 
-_METHODS: Final = {m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH")}
 _PROTOCOLS: Final = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -110,7 +109,7 @@ class WSGIExchange(Exchange):
         method = self.method
         # copy() then stores: several times cheaper than a {**base, ...} literal.
         environ = base.copy()
-        environ["REQUEST_METHOD"] = _METHODS.get(method) or method.decode("ascii")
+        environ["REQUEST_METHOD"] = METHOD_NAMES.get(method) or method.decode("ascii")
         environ["PATH_INFO"] = path
         environ["QUERY_STRING"] = query
         environ["SERVER_PROTOCOL"] = _PROTOCOLS[self.version]
