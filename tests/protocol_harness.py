@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ import uvloop
 
 from prefork.config import Config
 from prefork.http.connection import HttpConnection
+from prefork.http.server import ServerState
 from prefork.loader import LoadedApp, detect
 from prefork.worker.compose import WorkerServer
 from tests.responses import Response, parse_all
@@ -88,15 +89,33 @@ def run_exchange(
     max_rounds: int = 200,
     **settings: Any,
 ) -> Outcome:
-    """Feed `data` (one bytes, or a sequence of pieces) and run the loop until it settles."""
-    chunks = [data] if isinstance(data, bytes) else list(data)
+    """Feed `data` (one bytes, or a sequence of pieces) and run the loop until it settles.
+
+    The server is put together as the worker does it (worker/compose.py):
+    `app` behind its interface's adapter, `settings` as Config fields.
+    """
     kind = interface or ("asgi" if detect(app) != "wsgi" else "wsgi")
     loaded = LoadedApp(app, "asgi" if kind != "wsgi" else "wsgi", True, kind)
     config = make_config(**settings)
 
+    def server_state() -> ServerState:
+        return WorkerServer(config, loaded, asyncio.get_running_loop(), {}).state
+
+    return run_state(server_state, data, head_requests=head_requests, max_rounds=max_rounds)
+
+
+def run_state(
+    server_state: Callable[[], ServerState],
+    data: bytes | Sequence[bytes],
+    *,
+    head_requests: int = 0,
+    max_rounds: int = 200,
+) -> Outcome:
+    """Like run_exchange, on the state `server_state()` builds inside the event loop."""
+    chunks = [data] if isinstance(data, bytes) else list(data)
+
     async def main() -> Outcome:
-        state = WorkerServer(config, loaded, asyncio.get_running_loop(), {}).state
-        conn = HttpConnection(state)
+        conn = HttpConnection(server_state())
         transport = FakeTransport()
         conn.connection_made(transport)  # type: ignore[arg-type]
         for chunk in chunks:
