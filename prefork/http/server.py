@@ -22,8 +22,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from prefork import balance
-from prefork.http.accept import Acceptor
+from prefork.http.accept import Acceptor, ListenerGate
 from prefork.http.connection import (
     SHORTEST_LINE_AROUND_TARGET,
     HttpConnection,
@@ -61,6 +60,26 @@ class Metrics(Protocol):
     rejected: dict[int, int]  # status -> requests refused by this layer
 
     def observe(self, method: bytes, status: int, seconds: float, body_bytes: int) -> None: ...
+
+
+class AcceptGate(Protocol):
+    """This worker's row of the connection table (balance.py), which the worker hands in.
+
+    The server joins when it starts accepting and leaves when it drains; the
+    connections publish their count on every open and close.
+    """
+
+    def join(self, open_connections: int) -> None: ...
+
+    def leave(self) -> None: ...
+
+    def publish(self, open_connections: int) -> None: ...
+
+    def excess(self, releasing: int) -> int:
+        """How many kept-alive connections to close gently, more than a fair share."""
+
+    def listener(self, sock: socket.socket) -> ListenerGate:
+        """The gate as the acceptor of one shared listener asks it."""
 
 
 class Flushable(Protocol):
@@ -136,7 +155,7 @@ class ServerState:
         self.upgrade: UpgradeHook | None = None  # installed by the worker
         self.draining = False
         # This worker's row of the connection table; None when not balancing.
-        self.gate: balance.AcceptGate | None = None
+        self.gate: AcceptGate | None = None
         # Set by wait_drained; resolved by the connection that closes last.
         self.all_closed: asyncio.Future[None] | None = None
         self.keep_alive = settings.keep_alive > 0
@@ -219,14 +238,19 @@ class ServerState:
         if self.gate is not None and self.keep_alive and not self.draining:
             self.rebalance(self.gate)
 
-    def rebalance(self, gate: balance.AcceptGate) -> None:
+    def rebalance(self, gate: AcceptGate) -> None:
         """Close some kept-alive connections gently when holding more than a fair share."""
         connections = self.connections
         releasing = sum(1 for conn in connections if not conn.keep_alive)
         excess = gate.excess(releasing)
         if excess:
             LOGGER.debug("Rebalancing: closing %d connections after their next response", excess)
-            balance.release(connections, excess)
+            for conn in connections:
+                if conn.keep_alive:  # answer its next request with Connection: close
+                    conn.keep_alive = False
+                    excess -= 1
+                    if not excess:
+                        break
 
 
 class HttpServer:
@@ -236,7 +260,7 @@ class HttpServer:
         self,
         state: ServerState,
         ssl_context: ssl.SSLContext | None = None,
-        gate: balance.AcceptGate | None = None,
+        gate: AcceptGate | None = None,
     ) -> None:
         self.state = state
         self.gate = gate
@@ -262,7 +286,7 @@ class HttpServer:
                 lambda: connection(state),
                 self._ssl,
                 state,
-                gate if sock in shared else None,
+                gate.listener(sock) if gate is not None and sock in shared else None,
             )
             server.start()
             self.servers.append(server)

@@ -265,3 +265,27 @@ def test_the_sweep_times_out_an_unfinished_head() -> None:
     written, closed = asyncio.run(main())
     assert written.startswith(b"HTTP/1.1 408 ")
     assert closed
+
+
+class ReleaseTwo:
+    """A connection table row that finds this worker 2 connections over its share."""
+
+    def excess(self, releasing: int) -> int:
+        assert releasing == 1  # the one already closing counts against the excess
+        return 2
+
+
+@dataclasses.dataclass
+class Kept:
+    keep_alive: bool
+
+
+def test_rebalancing_releases_only_kept_alive_connections() -> None:
+    async def main() -> list[bool]:
+        state = ServerState(SETTINGS, asyncio.get_running_loop(), EchoExchange, [])
+        conns = [Kept(False), Kept(True), Kept(True), Kept(True)]
+        state.connections = conns  # type: ignore[assignment]  # only keep_alive is read
+        state.rebalance(ReleaseTwo())  # type: ignore[arg-type]
+        return [conn.keep_alive for conn in conns]
+
+    assert asyncio.run(main()) == [False, False, False, True]
