@@ -58,6 +58,13 @@ SHORTEST_LINE_AROUND_TARGET: Final = len("GET  HTTP/1.1")
 
 
 class HttpConnection(asyncio.Protocol):
+    """One client connection: parses its requests and hands each to an exchange.
+
+    The event loop calls the asyncio.Protocol methods, httptools the `on_*`
+    callbacks; exchanges call back through the methods of the "used by
+    exchanges" section.  Every setting it reads is on `state` (ServerState).
+    """
+
     __slots__ = (
         "adapter_cache",
         "body_size",

@@ -47,6 +47,8 @@ CLOCK_TICK: Final = 1.0
 
 @dataclass(slots=True)
 class Counters:
+    """What the worker's heartbeat reports (the master's `prefork status`)."""
+
     requests: int = 0
     inflight: int = 0
     connections: int = 0
