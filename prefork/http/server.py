@@ -10,7 +10,8 @@ This is the protocol layer: it knows HTTP/1.1 and the exchange contract
 (http/exchange.py), and nothing of the interfaces above it.  The worker
 (worker/compose.py) hands it an `HttpSettings`, the exchange class of the
 app's interface with that adapter's own state (`adapter`), and the services
-it may call (`Metrics`, a `Flushable` access log) as the protocols below.
+it may call as the protocols below (`Metrics`, the access log as a
+`Flushable`, the connection table's `AcceptGate`).
 """
 
 from __future__ import annotations
