@@ -44,7 +44,6 @@ from prefork.ws.session import Phase as SessionPhase
 if TYPE_CHECKING:
     import asyncio
 
-    from prefork.config import Config
     from prefork.http.connection import HttpConnection
     from prefork.http.server import ServerState
     from prefork.http.upgrade import Switch
@@ -67,15 +66,9 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
-def install(state: ServerState, config: Config) -> None:
-    """Serve WebSockets on this worker's connections."""
-    limits = Limits(
-        max_size=config.ws_max_size or None,
-        ping_interval=config.ws_ping_interval,
-        ping_timeout=config.ws_ping_timeout,
-        send_timeout=state.send_timeout,
-    )
-    state.upgrade = partial(upgrade, limits, Outbox(state.loop), config.ws_per_message_deflate)
+def install(state: ServerState, limits: Limits, deflate: bool) -> None:
+    """Serve WebSockets on this worker's connections (`deflate`: offer permessage-deflate)."""
+    state.upgrade = partial(upgrade, limits, Outbox(state.loop), deflate)
 
 
 def upgrade(

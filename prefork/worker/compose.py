@@ -10,6 +10,7 @@ and the loaded app, and nowhere else:
     LoadedApp + Config ------ interface -------> exchange class |
                                                  + adapter -----+--> ServerState
     Config ------------------ AccessLog, RequestMetrics --------+      (HttpServer)
+    Config ------------------ install_websockets --> ServerState.upgrade (ASGI)
 
 An ASGI worker never imports the WSGI modules, nor a WSGI worker the ASGI ones.
 """
@@ -65,6 +66,20 @@ def interface(
     from prefork.wsgi.inline import InlineWSGIExchange
 
     return InlineWSGIExchange, WSGIAdapter(loaded.app, environ, secure, access_log)
+
+
+def install_websockets(config: Config, state: ServerState) -> None:
+    """Offer Upgrade requests to the ASGI WebSocket adapter, with the --ws-* settings."""
+    from prefork.asgi.websocket import install
+    from prefork.ws.session import Limits
+
+    limits = Limits(
+        max_size=config.ws_max_size or None,
+        ping_interval=config.ws_ping_interval,
+        ping_timeout=config.ws_ping_timeout,
+        send_timeout=state.send_timeout,
+    )
+    install(state, limits, config.ws_per_message_deflate)
 
 
 class WorkerServer(HttpServer):

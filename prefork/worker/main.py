@@ -381,14 +381,14 @@ def _inside(frame: FrameType | None, filename: str) -> bool:
 
 def _install_websockets(config: Config, server: HttpServer) -> str | None:
     """Serve WebSockets on this ASGI worker; why not, if --ws cannot be honoured."""
+    from prefork.worker.compose import install_websockets
+
     try:
-        from prefork.asgi.websocket import install
+        install_websockets(config, server.state)
     except ImportError as exc:  # websockets is a dependency, but may have been left out
         if config.ws != "auto":
             return f"--ws {config.ws}: cannot import it: {exc}"
         log.warning("WebSockets disabled: %s; Upgrade requests are served as HTTP", exc)
-        return None
-    install(server.state, config)
     return None
 
 
