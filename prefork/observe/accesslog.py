@@ -20,8 +20,8 @@ line nor forge a field by closing a quote.  Literal text of the format itself
 is the operator's and is written as given.
 
 Compatibility with gunicorn (glogging.py):
-- an unknown atom renders as `-`, like gunicorn's SafeAtoms; the names are kept
-  in `AccessLogFormatter.unknown_atoms` so the server can warn once at start.
+- an unknown atom renders as `-`, like gunicorn's SafeAtoms (the names are
+  listed in `AccessLogFormatter.unknown_atoms`; nothing warns about them).
 - `%%` is a literal `%`; a `%` that starts no atom is kept as written (gunicorn
   would fail on every request instead).
 - `p` is `<pid>` and `L` has six decimals, as in gunicorn.
@@ -439,10 +439,6 @@ class AccessLog:
             return self._stdout_fd
         assert self._path is not None
         return os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-
-    @property
-    def formatter(self) -> AccessLogFormatter | JsonAccessFormatter:
-        return self._formatter
 
     def log(self, entry: AccessEntry) -> None:
         if not self.enabled:
