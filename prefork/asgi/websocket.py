@@ -38,7 +38,7 @@ from prefork.http.response import error_response
 from prefork.observe.accesslog import AccessEntry
 from prefork.ws import handshake
 from prefork.ws.outbox import Outbox
-from prefork.ws.session import NORMAL, Closed, Limits, WebSocketSession
+from prefork.ws.session import INTERNAL_ERROR, NORMAL, Closed, Limits, WebSocketSession
 from prefork.ws.session import Phase as SessionPhase
 
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ LOGGER: Final = logging.getLogger("prefork")
 
 _CONNECT: Final = {"type": "websocket.connect"}
 _EXTENSIONS: Final[dict[str, dict[str, Any]]] = {"websocket.http.response": {}}
-_INTERNAL_ERROR: Final = 1011
 
 
 class ClientDisconnected(OSError):
@@ -184,7 +183,7 @@ class ASGIWebSocket:
             return  # it sent after the client left and did not catch it: no app bug to report
         LOGGER.error("Exception in ASGI application", exc_info=exc)
         if self.phase is Phase.OPEN:
-            self.session.close(_INTERNAL_ERROR)
+            self.session.close(INTERNAL_ERROR)
         elif self.phase is not Phase.CLOSED:
             self._http_error(500)
 
