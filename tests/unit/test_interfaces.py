@@ -360,6 +360,40 @@ def test_asgi_scope_basics() -> None:
     assert seen["method"] == "GET"
 
 
+def test_asgi_websocket_and_http_scopes_describe_a_head_alike() -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        seen.append(dict(scope))
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close"})  # refused: an HTTP 403
+        else:
+            await asgi_hello(scope, receive, send)
+
+    # From a trusted proxy (the peer is 127.0.0.1), which says the client
+    # came over TLS from 10.0.0.7.
+    proxied = b"X-Forwarded-For: 10.0.0.7\r\nX-Forwarded-Proto: https\r\n"
+    handshake = (
+        b"GET /caf%C3%A9?q=1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, json\r\n" + proxied + b"\r\n"
+    )
+    request = b"GET /caf%C3%A9?q=1 HTTP/1.1\r\nHost: h\r\n" + proxied + b"\r\n"
+    assert run_exchange(app, handshake, websockets=True, root_path="/api").statuses == [403]
+    assert run_exchange(app, request, root_path="/api").statuses == [200]
+    websocket, http = seen
+    assert (websocket["type"], websocket["scheme"]) == ("websocket", "wss")
+    assert (http["type"], http["scheme"]) == ("http", "https")
+    assert websocket["subprotocols"] == ["chat", "json"]
+    assert http["method"] == "GET"
+    for key in ("asgi", "http_version", "server", "client", "root_path", "path", "raw_path"):
+        assert websocket[key] == http[key], key
+    assert websocket["client"] == ("10.0.0.7", 0)
+    assert websocket["path"] == "/api/café"
+    assert websocket["query_string"] == http["query_string"] == b"q=1"
+
+
 def test_rejected_request_after_pipelined_good_one() -> None:
     out = run_exchange(asgi_hello, GET + b"GET / HTTP/1.1\r\n\r\n")
     assert out.statuses == [200, 400]
