@@ -41,6 +41,11 @@ connection to a worker under its share.  That is how a worker added by a
 scale-up, or the replacement of a drained one, gets its share of a pool of
 keep-alive connections within seconds.
 
+The worker hands its gate to the HTTP server, which knows it only by the
+protocols it declares (`AcceptGate` in http/server.py; `ListenerGate`, which
+`SharedListener` implements for one listener, in http/accept.py): the
+protocol layer does not import this module.
+
 Invariants: each cell has one writer at a time: the master zeroes a row when
 it hands it out (before the fork) and when its worker has exited; in
 between only that worker writes it.  A row's open count is 0 whenever the
@@ -57,8 +62,8 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Final, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from prefork.config import Config
@@ -184,6 +189,10 @@ class AcceptGate:
     def accepted(self, count: int) -> None:
         self._cells[_ACCEPTED + self.index] += count
 
+    def listener(self, sock: socket.socket) -> SharedListener:
+        """This gate as one shared listener's acceptor asks it (http/accept.py)."""
+        return SharedListener(self, sock)
+
     def allowance(self, queue: AcceptQueue) -> int:
         """How many connections this worker may accept now from `queue` (0: pause)."""
         cells = self._cells
@@ -245,6 +254,27 @@ class AcceptGate:
         if keep <= fair or (keep <= fair + slack and min(counts) >= fair - slack):
             return 0
         return math.ceil((keep - fair) / 2)
+
+
+class SharedListener:
+    """One listener shared with the siblings: how many of its queued connections to take."""
+
+    __slots__ = ("gate", "queue")
+
+    pause: Final = PAUSE  # how long to look away when the allowance is 0
+
+    def __init__(self, gate: AcceptGate, sock: socket.socket) -> None:
+        self.gate = gate
+        self.queue = AcceptQueue(sock)
+
+    def allowance(self) -> int:
+        return self.gate.allowance(self.queue)
+
+    def accepted(self, count: int) -> None:
+        self.gate.accepted(count)
+
+    def close(self) -> None:
+        self.queue.close()
 
 
 def tolerance(fair: int) -> int:
@@ -328,22 +358,6 @@ class AcceptQueue:
         if self._netlink is not None:
             self._netlink.close()
             self._netlink = None
-
-
-class Releasable(Protocol):
-    """A connection the rebalancer can ask to close after its next response."""
-
-    keep_alive: bool
-
-
-def release(connections: Iterable[Releasable], count: int) -> None:
-    """Answer the next request of `count` kept-alive connections with Connection: close."""
-    for conn in connections:
-        if count <= 0:
-            return
-        if conn.keep_alive:
-            conn.keep_alive = False
-            count -= 1
 
 
 def migrate_req() -> bool | None:

@@ -6,12 +6,16 @@ read: a flag whose concept prefork lacks is refused with one line saying
 what to use instead (exit status 2); a flag prefork has no need for (its
 behaviour is built in, or does not apply) is accepted with one warning line,
 or silently when the value asked for is what prefork does anyway.
+
+Also here: what gunicorn's worker classes (`-k`, `worker_class`) mean, for
+the alias in config.py and for gunicorn.conf.py files (pyconfig.py).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 Origin = Literal["gunicorn", "uvicorn", "gunicorn, uvicorn"]
 
@@ -145,3 +149,33 @@ FOREIGN_FLAGS: Final[tuple[ForeignFlag, ...]] = (
         takes_value=False,
     ),
 )
+
+
+# gunicorn -k values: prefork has one worker that serves WSGI and ASGI alike.
+_ASGI_WORKER_CLASSES: Final = frozenset(
+    f"{module}.{cls}"
+    for module in ("uvicorn.workers", "uvicorn_worker")
+    for cls in ("UvicornWorker", "UvicornH11Worker")
+)
+_WSGI_WORKER_CLASSES: Final = frozenset(
+    {"sync", "gthread", "gunicorn.workers.sync.SyncWorker", "gunicorn.workers.gthread.ThreadWorker"}
+)
+
+
+def parse_worker_class(value: Any) -> str:
+    """the uvicorn worker classes mean `asgi`; `sync` and `gthread` mean `wsgi`"""
+    if not isinstance(value, str):
+        raise ValueError("expected a string")  # noqa: TRY004 - parsers raise ValueError
+    text = value.strip()
+    if text in _ASGI_WORKER_CLASSES:
+        return "asgi"
+    if text in _WSGI_WORKER_CLASSES:
+        return "wsgi"
+    if re.search(r"gevent|eventlet|tornado", text, re.IGNORECASE):
+        raise ValueError(
+            "prefork has no green-thread workers: use --threads N for a WSGI app that "
+            "waits on I/O, or serve an ASGI app (see docs/migrating.md)"
+        )
+    raise ValueError(
+        "unknown worker class: prefork detects WSGI or ASGI itself, so drop -k (or use --interface)"
+    )

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from prefork.compat import parse_worker_class
 from prefork.cpus import WorkerCount
 from prefork.errors import ConfigError
 
@@ -296,34 +297,6 @@ def parse_cert_reqs(value: Any) -> str:
     if text in CERT_REQS:
         return text
     raise ValueError("expected none, optional or required (or 0, 1, 2)")
-
-
-# gunicorn -k values: prefork has one worker that serves WSGI and ASGI alike.
-_ASGI_WORKER_CLASSES: Final = frozenset(
-    f"{module}.{cls}"
-    for module in ("uvicorn.workers", "uvicorn_worker")
-    for cls in ("UvicornWorker", "UvicornH11Worker")
-)
-_WSGI_WORKER_CLASSES: Final = frozenset(
-    {"sync", "gthread", "gunicorn.workers.sync.SyncWorker", "gunicorn.workers.gthread.ThreadWorker"}
-)
-
-
-def parse_worker_class(value: Any) -> str:
-    """the uvicorn worker classes mean `asgi`; `sync` and `gthread` mean `wsgi`"""
-    text = parse_str(value).strip()
-    if text in _ASGI_WORKER_CLASSES:
-        return "asgi"
-    if text in _WSGI_WORKER_CLASSES:
-        return "wsgi"
-    if re.search(r"gevent|eventlet|tornado", text, re.IGNORECASE):
-        raise ValueError(
-            "prefork has no green-thread workers: use --threads N for a WSGI app that "
-            "waits on I/O, or serve an ASGI app (see docs/migrating.md)"
-        )
-    raise ValueError(
-        "unknown worker class: prefork detects WSGI or ASGI itself, so drop -k (or use --interface)"
-    )
 
 
 def parse_access_logformat(value: Any) -> str:
@@ -1098,12 +1071,6 @@ def meta(f: dataclasses.Field[Any]) -> SettingMeta:
 
 def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
-
-
-def flag_of(name: str) -> str:
-    f = next(f for f in SETTINGS if f.name == name)
-    flags = meta(f).flags
-    return flags[-1] if flags else name.upper()
 
 
 def _parse(name: str, value: Any, source: str) -> Any:

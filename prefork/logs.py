@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
-from prefork.config import Config
+if TYPE_CHECKING:
+    from prefork.config import Config
 
 LOGGER: Final = logging.getLogger("prefork")
 FORMAT: Final = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from prefork.compat import parse_worker_class
 from prefork.errors import ConfigError
 
 # gunicorn setting name -> prefork setting name, where the two differ.
@@ -100,7 +101,7 @@ def read(
             if target in values:
                 raise ConfigError(f"{path}: {name} and {target} set the same setting")
             try:
-                values[target] = _gunicorn_value(target, value)
+                values[target] = _gunicorn_value(name, target, value)
             except ValueError as exc:
                 raise ConfigError(f"{path}: {name} {value!r}: {exc}") from None
         elif name in UNSUPPORTED and value:
@@ -108,11 +109,9 @@ def read(
     return values, hooks, unsupported
 
 
-def _gunicorn_value(target: str, value: Any) -> Any:
+def _gunicorn_value(name: str, target: str, value: Any) -> Any:
     """A gunicorn-typed value in the form prefork's parser takes."""
-    if target == "interface" and isinstance(value, str):
-        from prefork.config import parse_worker_class
-
+    if name == "worker_class":  # `interface` itself takes prefork's values
         return parse_worker_class(value)
     if target in ("user", "group", "workers") and isinstance(value, int):
         return str(value)  # gunicorn takes uids, gids and counts as ints

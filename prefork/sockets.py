@@ -36,11 +36,13 @@ import socket
 import stat
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from prefork import systemd
-from prefork.config import Config
 from prefork.errors import BindError
+
+if TYPE_CHECKING:
+    from prefork.config import Config
 
 INHERIT_ENV: Final = "PREFORK_INHERIT_FDS"
 
@@ -94,10 +96,6 @@ class Listener:
     owned_file: tuple[str, int, int] | None = None
     # --reuse-port: this TCP socket is bound but not listening (see above).
     reserved_only: bool = False
-
-    @property
-    def is_unix(self) -> bool:
-        return self.sock.family == socket.AF_UNIX
 
     def url(self, tls: bool = False) -> str:
         return describe(self.sock, tls)

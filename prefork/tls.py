@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from prefork.config import Config
 from prefork.errors import ConfigError
 
 if TYPE_CHECKING:
     import ssl
+
+    from prefork.config import Config
 
 
 def server_context(config: Config) -> ssl.SSLContext | None:

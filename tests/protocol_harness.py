@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from prefork.config import Config
 from prefork.http.connection import HttpConnection
 from prefork.http.server import ServerState
 from prefork.loader import LoadedApp, detect
+from prefork.worker.compose import WorkerServer, install_websockets
 from tests.responses import Response, parse_all
 
 
@@ -31,6 +32,7 @@ class FakeTransport:
         self.written = bytearray()
         self.closed = False
         self.reading = True
+        self.protocol: Any = None
 
     def write(self, data: bytes) -> None:
         assert not self.closed, "write after close"
@@ -40,6 +42,10 @@ class FakeTransport:
         return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(
             name, default
         )
+
+    def set_protocol(self, protocol: Any) -> None:
+        """A protocol switch (http/upgrade.py) hands the transport to a new protocol."""
+        self.protocol = protocol
 
     def pause_reading(self) -> None:
         self.reading = False
@@ -86,17 +92,40 @@ def run_exchange(
     interface: str | None = None,
     head_requests: int = 0,
     max_rounds: int = 200,
+    websockets: bool = False,
     **settings: Any,
 ) -> Outcome:
-    """Feed `data` (one bytes, or a sequence of pieces) and run the loop until it settles."""
-    chunks = [data] if isinstance(data, bytes) else list(data)
+    """Feed `data` (one bytes, or a sequence of pieces) and run the loop until it settles.
+
+    The server is put together as the worker does it (worker/compose.py):
+    `app` behind its interface's adapter, `settings` as Config fields, and
+    with `websockets` the ASGI WebSocket hook installed.
+    """
     kind = interface or ("asgi" if detect(app) != "wsgi" else "wsgi")
     loaded = LoadedApp(app, "asgi" if kind != "wsgi" else "wsgi", True, kind)
     config = make_config(**settings)
 
+    def server_state() -> ServerState:
+        state = WorkerServer(config, loaded, asyncio.get_running_loop(), {}).state
+        if websockets:
+            install_websockets(config, state)
+        return state
+
+    return run_state(server_state, data, head_requests=head_requests, max_rounds=max_rounds)
+
+
+def run_state(
+    server_state: Callable[[], ServerState],
+    data: bytes | Sequence[bytes],
+    *,
+    head_requests: int = 0,
+    max_rounds: int = 200,
+) -> Outcome:
+    """Like run_exchange, on the state `server_state()` builds inside the event loop."""
+    chunks = [data] if isinstance(data, bytes) else list(data)
+
     async def main() -> Outcome:
-        state = ServerState(config, loaded, asyncio.get_running_loop(), {})
-        conn = HttpConnection(state)
+        conn = HttpConnection(server_state())
         transport = FakeTransport()
         conn.connection_made(transport)  # type: ignore[arg-type]
         for chunk in chunks:

@@ -17,22 +17,19 @@ import sys
 import time
 from collections.abc import Coroutine
 from typing import Any, Final
-from urllib.parse import unquote
 
+from prefork.asgi.scope import ASGIAdapter, connection_scope
 from prefork.asgi.types import Message
 from prefork.http import response
-from prefork.http.exchange import Exchange, split_target
+from prefork.http.exchange import METHOD_NAMES, Exchange
 from prefork.http.response import CHUNKED, CHUNKED_END, CONTINUE_100, InvalidResponseHeader
+from prefork.observe.accesslog import exchange_entry
 from prefork.tls import asgi_extension, peer_details
 
 LOGGER: Final = logging.getLogger("prefork")
 
-_ASGI: Final = {"version": "3.0", "spec_version": "2.4"}
 _DISCONNECT: Final = {"type": "http.disconnect"}
 _EMPTY_BODY: Final = {"type": "http.request", "body": b"", "more_body": False}
-_METHODS: Final = {
-    m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
-}
 
 
 def _spawn_task(
@@ -54,6 +51,8 @@ spawn = _spawn_eager if sys.version_info >= (3, 12) else _spawn_task
 
 
 class ASGIExchange(Exchange):
+    """One `http` request run as an ASGI app call; the app is in `conn.state.adapter`."""
+
     # Per-request state lives in the instance dict, starting from these class
     # defaults: a request that never streams a body sets few of them.
     body_chunks: list[bytes] | None = None
@@ -70,9 +69,10 @@ class ASGIExchange(Exchange):
     task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        if self.conn.state.access_log.enabled:
+        state = self.conn.state
+        if state.adapter.access_log.enabled:
             self.start_time = time.time()
-        self.task = spawn(self.run(), self.conn.state.loop)
+        self.task = spawn(self.run(), state.loop)
 
     def time_out(self, age: float) -> None:
         # Nothing was written until the head left with the first body message
@@ -85,43 +85,22 @@ class ASGIExchange(Exchange):
 
     def scope(self) -> dict[str, Any]:
         conn = self.conn
-        state = conn.state
-        raw_path, query = split_target(self.target)
-        path = raw_path.decode("ascii") if b"%" not in raw_path else _decode(raw_path)
-        root_path = state.config.root_path
-        method = self.method
         extensions = conn.adapter_cache
         if extensions is None:  # once per connection
             peer = peer_details(conn.transport)
             extensions = conn.adapter_cache = {"tls": asgi_extension(peer)} if peer else {}
-        scope = {
-            "type": "http",
-            "asgi": _ASGI,
-            "http_version": self.version,
-            "server": conn.sockname,
-            "client": conn.client,
-            "scheme": "https" if state.config.certfile else "http",
-            "method": _METHODS.get(method) or method.decode("ascii"),
-            "root_path": root_path,
-            "path": root_path + path if root_path else path,
-            "raw_path": raw_path,
-            "query_string": query,
-            "headers": self.headers,
-            "state": state.app_state.copy(),
-            "extensions": extensions,
-        }
-        view = self.forwarded
-        if view is not None:
-            if view.client is not None:
-                scope["client"] = view.client
-            scope["scheme"] = view.scheme
-            scope["server"] = view.server
-        return scope
+        http_scope = connection_scope(
+            "http", conn, self.forwarded, self.version, self.target, self.headers, extensions
+        )
+        method = self.method
+        http_scope["method"] = METHOD_NAMES.get(method) or method.decode("ascii")
+        return http_scope
 
     async def run(self) -> None:
         conn = self.conn
+        adapter: ASGIAdapter = conn.state.adapter
         try:
-            await conn.state.app(self.scope(), self.receive, self.send)
+            await adapter.app(self.scope(), self.receive, self.send)
         except Exception as exc:
             self._app_failed(exc)
         else:
@@ -132,8 +111,9 @@ class ASGIExchange(Exchange):
                 LOGGER.error("ASGI app returned without completing the response")
                 conn.close()
         finally:
-            if conn.state.access_log.enabled:
-                self._log_access()
+            if adapter.access_log.enabled:
+                headers = list(self.response_headers)
+                adapter.access_log.log(exchange_entry(self, self.start_time, headers))
             conn.exchange_done(self)
 
     def _app_failed(self, exc: Exception) -> None:
@@ -150,10 +130,6 @@ class ASGIExchange(Exchange):
         self.status = 500
         self.response_started = self.response_complete = True
         self.conn.transport.write(response.error_500(self.conn.state.clock.default_headers))
-
-    def _log_access(self) -> None:
-        headers = list(self.response_headers)
-        self.conn.state.access_log.log(self.access_entry(self.start_time, self.body_sent, headers))
 
     # -- receive ---------------------------------------------------------------
 
@@ -253,15 +229,8 @@ class ASGIExchange(Exchange):
         key = headers if type(headers) is tuple else tuple(headers)
         app_head = response.cached_head(key)
         if app_head is None:
-            try:
-                parts: list[bytes] = []
-                for name, value in headers:
-                    response.check_name(name)
-                    parts += (name, b": ", value, b"\r\n")
-                block = b"".join(parts)
-            except (TypeError, ValueError) as exc:
-                raise InvalidResponseHeader(f"invalid response headers: {exc!s:.200}") from None
-            app_head = response.app_head(key, block, len(parts) // 4)
+            block, count = render_headers(headers)
+            app_head = response.app_head(key, block, count)
         self.status = status
         length = -1 if more_body else len(body)
         # A draining server closes after this response, unless an earlier head
@@ -273,5 +242,17 @@ class ASGIExchange(Exchange):
         return response.status_line(status) + self.conn.state.clock.default_headers + lines
 
 
-def _decode(raw_path: bytes) -> str:
-    return unquote(raw_path.decode("ascii"))
+def render_headers(headers: Any) -> tuple[bytes, int]:
+    """An app's `[(name, value), ...]` as header lines, and how many; names are checked.
+
+    What a value holds (CR, LF, NUL) is for the caller to check, once per
+    block (response.check_block).
+    """
+    try:
+        parts: list[bytes] = []
+        for name, value in headers:
+            response.check_name(name)
+            parts += (name, b": ", value, b"\r\n")
+        return b"".join(parts), len(parts) // 4
+    except (TypeError, ValueError) as exc:
+        raise InvalidResponseHeader(f"invalid response headers: {exc!s:.200}") from None

@@ -27,35 +27,31 @@ import os
 import time
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import unquote
 
-from prefork.asgi.http import spawn
+from prefork.asgi.http import render_headers, spawn
+from prefork.asgi.scope import ASGIAdapter, connection_scope
 from prefork.asgi.types import Message
 from prefork.errors import ProtocolError
 from prefork.http import response
-from prefork.http.connection import error_response
-from prefork.http.exchange import split_target
 from prefork.http.forwarded import with_host
-from prefork.http.response import InvalidResponseHeader
+from prefork.http.response import error_response
+from prefork.observe.accesslog import AccessEntry
 from prefork.ws import handshake
 from prefork.ws.outbox import Outbox
-from prefork.ws.session import NORMAL, Closed, Limits, WebSocketSession
+from prefork.ws.session import INTERNAL_ERROR, NORMAL, Closed, Limits, WebSocketSession
 from prefork.ws.session import Phase as SessionPhase
 
 if TYPE_CHECKING:
     import asyncio
 
-    from prefork.config import Config
     from prefork.http.connection import HttpConnection
     from prefork.http.server import ServerState
     from prefork.http.upgrade import Switch
 
 LOGGER: Final = logging.getLogger("prefork")
 
-_ASGI: Final = {"version": "3.0", "spec_version": "2.4"}
 _CONNECT: Final = {"type": "websocket.connect"}
 _EXTENSIONS: Final[dict[str, dict[str, Any]]] = {"websocket.http.response": {}}
-_INTERNAL_ERROR: Final = 1011
 
 
 class ClientDisconnected(OSError):
@@ -69,15 +65,9 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
-def install(state: ServerState, config: Config) -> None:
-    """Serve WebSockets on this worker's connections."""
-    limits = Limits(
-        max_size=config.ws_max_size or None,
-        ping_interval=config.ws_ping_interval,
-        ping_timeout=config.ws_ping_timeout,
-        send_timeout=state.send_timeout,
-    )
-    state.upgrade = partial(upgrade, limits, Outbox(state.loop), config.ws_per_message_deflate)
+def install(state: ServerState, limits: Limits, deflate: bool) -> None:
+    """Serve WebSockets on this worker's connections (`deflate`: offer permessage-deflate)."""
+    state.upgrade = partial(upgrade, limits, Outbox(state.loop), deflate)
 
 
 def upgrade(
@@ -98,8 +88,11 @@ def upgrade(
 
 
 class ASGIWebSocket:
+    """One WebSocket connection run as an ASGI app call, from the handshake to the close."""
+
     __slots__ = (
         "accept_headers",
+        "adapter",
         "app_done",
         "client",
         "connect_sent",
@@ -107,9 +100,8 @@ class ASGIWebSocket:
         "extensions",
         "headers",
         "phase",
-        "scheme",
+        "scope",
         "session",
-        "sockname",
         "start_time",
         "state",
         "status",
@@ -125,17 +117,13 @@ class ASGIWebSocket:
         outbox: Outbox,
     ) -> None:
         self.state = state = conn.state
-        self.client = conn.client
-        self.sockname = conn.sockname
-        self.scheme = "wss" if state.config.certfile else "ws"
+        self.adapter: ASGIAdapter = state.adapter
         view = conn.forwarded_view(headers)
-        if view is not None:  # a trusted proxy's word, as for HTTP requests
-            if view.client is not None:
-                self.client = view.client
-            self.sockname = view.server
-            self.scheme = "wss" if view.scheme == "https" else "ws"
-            if view.host is not None:
-                headers = with_host(headers, view.host)
+        if view is not None and view.host is not None:  # a trusted proxy's word, as for HTTP
+            headers = with_host(headers, view.host)
+        self.scope = connection_scope("websocket", conn, view, "1.1", target, headers, _EXTENSIONS)
+        self.scope["subprotocols"] = handshake.subprotocols(headers)
+        self.client: tuple[str, int] | None = self.scope["client"]
         self.target = target
         self.headers = headers
         self.session = WebSocketSession(state, limits, outbox, self._lost)
@@ -172,32 +160,10 @@ class ASGIWebSocket:
         self.accept_headers = negotiated.headers
         spawn(self.run(), state.loop)
 
-    def scope(self) -> dict[str, Any]:
-        state = self.state
-        raw_path, query = split_target(self.target)
-        path = raw_path.decode("ascii") if b"%" not in raw_path else unquote(raw_path.decode())
-        root_path = state.config.root_path
-        return {
-            "type": "websocket",
-            "asgi": _ASGI,
-            "http_version": "1.1",
-            "scheme": self.scheme,
-            "server": self.sockname,
-            "client": self.client,
-            "root_path": root_path,
-            "path": root_path + path if root_path else path,
-            "raw_path": raw_path,
-            "query_string": query,
-            "headers": self.headers,
-            "subprotocols": handshake.subprotocols(self.headers),
-            "state": state.app_state.copy(),
-            "extensions": _EXTENSIONS,
-        }
-
     async def run(self) -> None:
         session = self.session
         try:
-            await self.state.app(self.scope(), self.receive, self.send)
+            await self.adapter.app(self.scope, self.receive, self.send)
         except Exception as exc:
             self._app_failed(exc)
         else:
@@ -217,7 +183,7 @@ class ASGIWebSocket:
             return  # it sent after the client left and did not catch it: no app bug to report
         LOGGER.error("Exception in ASGI application", exc_info=exc)
         if self.phase is Phase.OPEN:
-            self.session.close(_INTERNAL_ERROR)
+            self.session.close(INTERNAL_ERROR)
         elif self.phase is not Phase.CLOSED:
             self._http_error(500)
 
@@ -320,10 +286,9 @@ class ASGIWebSocket:
             self._finished()
 
     def _finished(self) -> None:
-        access_log = self.state.access_log
+        access_log = self.adapter.access_log
         if not access_log.enabled:
             return
-        from prefork.observe.accesslog import AccessEntry
 
         client = self.client
         access_log.log(
@@ -359,13 +324,6 @@ def _payload(message: Message) -> str | bytes:
 
 
 def _header_block(headers: list[tuple[bytes, bytes]]) -> bytes:
-    try:
-        parts: list[bytes] = []
-        for name, value in headers:
-            response.check_name(name)
-            parts += (name, b": ", value, b"\r\n")
-        block = b"".join(parts)
-        response.check_block(block, len(parts) // 4)
-    except (TypeError, ValueError) as exc:
-        raise InvalidResponseHeader(f"invalid response headers: {exc!s:.200}") from None
+    block, lines = render_headers(headers)
+    response.check_block(block, lines)
     return block

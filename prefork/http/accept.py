@@ -30,9 +30,10 @@ So each listener gets an `Acceptor` instead:
 * connection-level failures (the client gave up before accept() returned)
   are skipped; any other error is logged like a resource error and backed
   off at the longest delay, rather than retried in a busy loop;
-* on a listener shared by several workers, an `AcceptGate` (balance.py)
-  bounds each batch to this worker's share; a worker over its share stops
-  watching for `balance.PAUSE`, leaving the queue to its siblings.
+* on a listener shared by several workers, a `ListenerGate` (the worker
+  hands in balance.py's) bounds each batch to this worker's share; a worker
+  over its share stops watching for the gate's `pause`, leaving the queue
+  to its siblings.
 
 Invariant: the listener is watched (`_watching`) or a retry is scheduled
 (`_retry`), never both, until `close()`; after `close()` neither.
@@ -47,8 +48,6 @@ import socket
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, Protocol
-
-from prefork import balance
 
 if TYPE_CHECKING:
     import ssl
@@ -87,6 +86,21 @@ class SetupTracker(Protocol):
     def setup_ended(self) -> None: ...
 
 
+class ListenerGate(Protocol):
+    """This worker's share of one listener its siblings accept on too (balance.py)."""
+
+    @property
+    def pause(self) -> float:
+        """How long to stop watching the listener when the allowance is 0."""
+
+    def allowance(self) -> int:
+        """How many queued connections this worker may take now."""
+
+    def accepted(self, count: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Acceptor:
     """Accepts connections on one listening socket until closed."""
 
@@ -103,7 +117,6 @@ class Acceptor:
         "gate",
         "loop",
         "name",
-        "queue",
         "sock",
         "ssl",
         "tracker",
@@ -116,7 +129,7 @@ class Acceptor:
         factory: ProtocolFactory,
         ssl_context: ssl.SSLContext | None = None,
         tracker: SetupTracker | None = None,
-        gate: balance.AcceptGate | None = None,
+        gate: ListenerGate | None = None,
     ) -> None:
         self.loop = loop
         self.sock = sock
@@ -126,7 +139,6 @@ class Acceptor:
         self.tracker = tracker
         self.name = _describe(sock)
         self.gate = gate  # None: take a full batch (a listener of our own, or one worker)
-        self.queue = balance.AcceptQueue(sock)
         # 0.0 while accepting normally; otherwise the delay of the backoff in
         # progress, the next one doubling it.
         self._delay = 0.0
@@ -156,7 +168,8 @@ class Acceptor:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
-        self.queue.close()
+        if self.gate is not None:
+            self.gate.close()
         self.sock.close()
 
     def _watch(self) -> None:
@@ -169,9 +182,9 @@ class Acceptor:
         gate = self.gate
         batch = ACCEPT_BATCH
         if gate is not None:
-            batch = min(batch, gate.allowance(self.queue))
+            batch = min(batch, gate.allowance())
             if not batch:
-                self._pause(balance.PAUSE)
+                self._pause(gate.pause)
                 return
         accepted = 0
         try:

@@ -34,8 +34,8 @@ import httptools
 
 from prefork.errors import ProtocolError
 from prefork.http import checks, forwarded, proxy_protocol, request_id
-from prefork.http.exchange import Exchange
-from prefork.http.response import CONTINUE_100, STATUS_LINES
+from prefork.http.exchange import BODY_HIGH_WATER, Exchange
+from prefork.http.response import CONTINUE_100, error_response
 
 # The names on_header notes: those that decide framing, and those a trusted
 # proxy uses to describe the client (any other name costs one set lookup).
@@ -51,13 +51,20 @@ INF: Final = float("inf")
 # connection is dropped; it is a few dozen bytes to a peer that is not reading.
 TLS_CLOSE_NOTIFY_GRACE: Final = 1.0
 
-# Pause reading once this much request body is buffered and unread by the app
-# (uvicorn and hypercorn use 64 KiB as well).
-BODY_HIGH_WATER: Final = 65536
-_SHORTEST_LINE_AROUND_TARGET: Final = len("GET  HTTP/1.1")
+# The request line limit applies to "METHOD SP target SP HTTP/1.1"; the
+# connection sees the target first, so it measures from the shortest line
+# around it (ServerState.limit_target is the limit less this).
+SHORTEST_LINE_AROUND_TARGET: Final = len("GET  HTTP/1.1")
 
 
 class HttpConnection(asyncio.Protocol):
+    """One client connection: parses its requests and hands each to an exchange.
+
+    The event loop calls the asyncio.Protocol methods, httptools the `on_*`
+    callbacks; exchanges call back through the methods of the "used by
+    exchanges" section.  Every setting it reads is on `state` (ServerState).
+    """
+
     __slots__ = (
         "adapter_cache",
         "body_size",
@@ -247,7 +254,7 @@ class HttpConnection(asyncio.Protocol):
         # exactly only when that bound is crossed.
         if len(url) > self.state.limit_target:
             line = len(self.parser.get_method()) + len(url) + len("  HTTP/1.1")
-            if line > self.state.limit_target + _SHORTEST_LINE_AROUND_TARGET:
+            if line > self.state.limit_target + SHORTEST_LINE_AROUND_TARGET:
                 raise ProtocolError(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -616,23 +623,6 @@ class ProxyProtocolConnection(HttpConnection):
             self.trusted = None  # forwarding headers are now the real client's to vouch for
         if size < len(data):
             super().data_received(data[size:])
-
-
-def error_response(error: ProtocolError, default_headers: bytes) -> bytes:
-    body = f"{error.status} {_phrase(error.status)}: {error.reason}\n".encode()
-    retry = b"retry-after: 1\r\n" if error.status == 503 else b""
-    return (
-        STATUS_LINES[error.status]
-        + default_headers
-        + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
-        + retry
-        + b"connection: close\r\n\r\n"
-        + body
-    )
-
-
-def _phrase(status: int) -> str:
-    return STATUS_LINES[status][13:-2].decode("latin-1")
 
 
 def _parser_error(exc: httptools.HttpParserError, data: bytes) -> ProtocolError:

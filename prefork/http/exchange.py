@@ -1,8 +1,11 @@
 """The contract between a connection and the interface adapter that runs one request.
 
 A connection parses requests and owns the socket; for each request it creates
-an `Exchange` (the ASGI or WSGI flavour, chosen per process).  The exchange
-runs the application and writes the response through the connection.
+an `Exchange` of the class the worker chose for the app's interface
+(`ServerState.exchange_class`: asgi/http.py, wsgi/inline.py or
+wsgi/threaded.py).  The exchange runs the application and writes the
+response through the connection.  Whatever the interface needs beyond the
+request (the app, its settings) it keeps in `ServerState.adapter`.
 
 Lifecycle (the connection drives the first three, the exchange the last):
 
@@ -15,19 +18,27 @@ Lifecycle (the connection drives the first three, the exchange the last):
 from __future__ import annotations
 
 import logging
-import os
-import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from prefork.http.response import CHUNKED, IDENTITY, NO_BODY, BodyFraming, chunk, error_504
 
 if TYPE_CHECKING:
     from prefork.http.connection import HttpConnection
     from prefork.http.forwarded import Forwarded
-    from prefork.observe.accesslog import AccessEntry
 
 LOGGER: Final = logging.getLogger("prefork")
+
+# Flow control: the connection stops reading once an exchange holds this much
+# request body unread by the app (`pause_body`), and an exchange need not ask
+# to resume (`resume_body`) before the app has read it back below this
+# (uvicorn and hypercorn use 64 KiB as well).
+BODY_HIGH_WATER: Final = 65536
+
+# The request methods seen most, as the text the interfaces hand the app
+# (`METHOD_NAMES.get(method) or method.decode("ascii")`: a lookup, no decoding).
+METHOD_NAMES: Final = {
+    m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
+}
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
@@ -45,6 +56,13 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
 
 
 class Exchange:
+    """One request and its response, as the connection sees it; subclassed per interface.
+
+    The connection fills the request side and calls the methods below; the
+    subclass runs the app, writes through `conn` (`transport.write`,
+    `drain`, `pause_body`/`resume_body`) and ends with `conn.exchange_done`.
+    """
+
     # True: start the app as soon as the headers are in, streaming the body to it.
     # False: start it once the whole body has arrived (inline WSGI).
     streams_body: ClassVar[bool] = True
@@ -162,29 +180,3 @@ class Exchange:
                 self.target.decode("latin-1")[:200],
             )
         return b""
-
-    def access_entry(
-        self,
-        start: float,
-        body_bytes: int,
-        response_headers: list[tuple[bytes, bytes]],
-        environ: Mapping[str, Any] | None = None,
-    ) -> AccessEntry:
-        from prefork.observe.accesslog import AccessEntry
-
-        view = self.forwarded
-        client = self.conn.client if view is None or view.client is None else view.client
-        return AccessEntry(
-            remote_addr=client[0] if client else "-",
-            method=self.method.decode("latin-1"),
-            target=self.target.decode("latin-1"),
-            http_version=self.version,
-            status=self.status,
-            body_bytes=body_bytes,
-            request_headers=self.headers,
-            response_headers=response_headers,
-            start_wall=start,
-            duration=time.time() - start,
-            pid=os.getpid(),
-            environ=environ,
-        )

@@ -18,6 +18,8 @@ import time
 from typing import Any, Final, NamedTuple
 
 from prefork import __version__
+from prefork.errors import ProtocolError
+from prefork.wallclock import DAYS, MONTHS
 
 STATUS_LINES: Final[dict[int, bytes]] = {
     status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("latin-1")
@@ -86,30 +88,11 @@ class Clock:
         self.default_headers = self.server_line + b"date: " + date + b"\r\n"
 
 
-# English names written out: strftime's %a and %b follow the process locale,
-# which the application may change; HTTP dates and log timestamps want English.
-_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS: Final = (
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "May",
-    "Jun",
-    "Jul",
-    "Aug",
-    "Sep",
-    "Oct",
-    "Nov",
-    "Dec",
-)
-
-
 def http_date(timestamp: float) -> str:
     """RFC 9110 5.6.7 IMF-fixdate (email.utils would pull the email package into every worker)."""
     t = time.gmtime(timestamp)
     return (
-        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{DAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon - 1]} {t.tm_year} "
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
     )
 
@@ -241,3 +224,21 @@ def _closing_error(status: int, body: bytes, default_headers: bytes) -> bytes:
         + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
         b"connection: close\r\n\r\n" % len(body) + body
     )
+
+
+def error_response(error: ProtocolError, default_headers: bytes) -> bytes:
+    """The answer to a request refused with `error`; the connection closes after it."""
+    body = f"{error.status} {_phrase(error.status)}: {error.reason}\n".encode()
+    retry = b"retry-after: 1\r\n" if error.status == 503 else b""
+    return (
+        STATUS_LINES[error.status]
+        + default_headers
+        + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
+        + retry
+        + b"connection: close\r\n\r\n"
+        + body
+    )
+
+
+def _phrase(status: int) -> str:
+    return STATUS_LINES[status][13:-2].decode("latin-1")

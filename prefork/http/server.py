@@ -5,6 +5,13 @@ into plain attributes (the hot path reads them per request), counters for
 the heartbeat, the clock, the set of live connections that the
 once-a-second sweep checks for expired deadlines, and the worker's row of
 the connection table when it balances a shared listener (balance.py).
+
+This is the protocol layer: it knows HTTP/1.1 and the exchange contract
+(http/exchange.py), and nothing of the interfaces above it.  The worker
+(worker/compose.py) hands it an `HttpSettings`, the exchange class of the
+app's interface with that adapter's own state (`adapter`), and the services
+it may call as the protocols below (`Metrics`, the access log as a
+`Flushable`, the connection table's `AcceptGate`).
 """
 
 from __future__ import annotations
@@ -14,30 +21,26 @@ import logging
 import socket
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from prefork import balance
-from prefork.config import Config
-from prefork.http.accept import Acceptor
-from prefork.http.connection import HttpConnection, ProxyProtocolConnection
+from prefork.http.accept import Acceptor, ListenerGate
+from prefork.http.connection import (
+    SHORTEST_LINE_AROUND_TARGET,
+    HttpConnection,
+    ProxyProtocolConnection,
+)
 from prefork.http.exchange import Exchange
 from prefork.http.forwarded import ProxyTrust
 from prefork.http.request_id import RequestIds
 from prefork.http.response import Clock
+from prefork.http.settings import HttpSettings
 from prefork.http.upgrade import Session, UpgradeHook
-from prefork.loader import LoadedApp
 
 if TYPE_CHECKING:
     import ssl
-    from concurrent.futures import ThreadPoolExecutor
-
-    from prefork.observe.metrics import RequestMetrics
 
 LOGGER: Final = logging.getLogger("prefork")
 
-# The request line limit applies to "METHOD SP target SP HTTP/1.1"; the
-# connection sees the target first, so it starts from the shortest line.
-_REQUEST_LINE_OVERHEAD: Final = len("GET  HTTP/1.1")
 _UNLIMITED_LINE: Final = 65536
 # The sweep's period: the resolution of every timeout and of the Date header.
 CLOCK_TICK: Final = 1.0
@@ -45,25 +48,68 @@ CLOCK_TICK: Final = 1.0
 
 @dataclass(slots=True)
 class Counters:
+    """What the worker's heartbeat reports (the master's `prefork status`)."""
+
     requests: int = 0
     inflight: int = 0
     connections: int = 0
     rejected: int = 0
 
 
+class Metrics(Protocol):
+    """Per-request counters (observe/metrics.py), kept only with --metrics-bind."""
+
+    bytes_received: int
+    rejected: dict[int, int]  # status -> requests refused by this layer
+
+    def observe(self, method: bytes, status: int, seconds: float, body_bytes: int) -> None: ...
+
+
+class AcceptGate(Protocol):
+    """This worker's row of the connection table (balance.py), which the worker hands in.
+
+    The server joins when it starts accepting and leaves when it drains; the
+    connections publish their count on every open and close.
+    """
+
+    def join(self, open_connections: int) -> None: ...
+
+    def leave(self) -> None: ...
+
+    def publish(self, open_connections: int) -> None: ...
+
+    def excess(self, releasing: int) -> int:
+        """How many kept-alive connections to close gently, more than a fair share."""
+
+    def listener(self, sock: socket.socket) -> ListenerGate:
+        """The gate as the acceptor of one shared listener asks it."""
+
+
+class Flushable(Protocol):
+    """Output written in batches (the access log): flushed once a second, at drain and abort."""
+
+    def flush(self) -> None: ...
+
+
 class ServerState:
+    """What every connection of one worker shares; the connections read it per request.
+
+    Built once per server.  `exchange_class` and `adapter` come from the
+    interface (ASGI, WSGI): the connection creates one exchange per request,
+    and the exchange finds its interface's state (the app, ...) in `adapter`,
+    which this layer never looks into.
+    """
+
     __slots__ = (
-        "access_log",
+        "adapter",
         "all_closed",
-        "app",
-        "app_state",
         "body_timeout",
         "clock",
-        "config",
         "connections",
         "counters",
         "draining",
         "exchange_class",
+        "flushable",
         "gate",
         "header_timeout",
         "idle_timeout",
@@ -83,27 +129,25 @@ class ServerState:
         "request_timeout",
         "send_timeout",
         "sessions",
+        "settings",
         "setups",
-        "thread_pool",
         "upgrade",
-        "wsgi_template",
     )
 
     def __init__(
         self,
-        config: Config,
-        loaded: LoadedApp,
+        settings: HttpSettings,
         loop: asyncio.AbstractEventLoop,
-        app_state: dict[str, Any],
-        stdout_fd: int = 1,
+        exchange_class: type[Exchange],
+        adapter: Any,
+        metrics: Metrics | None = None,
+        flushable: Flushable | None = None,
     ) -> None:
-        from prefork.observe.accesslog import AccessLog
-
-        self.config = config
+        self.settings = settings
         self.loop = loop
-        self.app = loaded.app
-        self.app_state = app_state
-        self.clock = Clock(config.server_header)
+        self.exchange_class = exchange_class
+        self.adapter = adapter
+        self.clock = Clock(settings.server_header)
         self.counters = Counters()
         self.connections: set[HttpConnection] = set()
         # Accepted connections still being set up (TLS handshakes): a drain
@@ -114,56 +158,39 @@ class ServerState:
         self.upgrade: UpgradeHook | None = None  # installed by the worker
         self.draining = False
         # This worker's row of the connection table; None when not balancing.
-        self.gate: balance.AcceptGate | None = None
+        self.gate: AcceptGate | None = None
         # Set by wait_drained; resolved by the connection that closes last.
         self.all_closed: asyncio.Future[None] | None = None
-        self.keep_alive = config.keep_alive > 0
+        self.keep_alive = settings.keep_alive > 0
         # Before the first request a connection gets the header timeout; after
         # a response, the keep-alive timeout.
         # Deadlines are set from the clock's last tick, which may be up to one
         # tick old; adding a tick makes a timeout T fire between T and T + 1 s,
         # never early.
-        idle = config.keep_alive if self.keep_alive else config.header_timeout
+        idle = settings.keep_alive if self.keep_alive else settings.header_timeout
         self.idle_timeout = (idle or float("inf")) + CLOCK_TICK
-        self.header_timeout = (config.header_timeout or float("inf")) + CLOCK_TICK
-        self.body_timeout = (config.body_timeout or float("inf")) + CLOCK_TICK
-        self.send_timeout = (config.send_timeout or float("inf")) + CLOCK_TICK
-        line = config.limit_request_line or _UNLIMITED_LINE
-        self.limit_target = line - _REQUEST_LINE_OVERHEAD
-        self.limit_fields = config.limit_request_fields or 2**31
-        self.limit_field_size = config.limit_request_field_size or 2**31
-        self.limit_headers = config.limit_request_headers
-        self.limit_body = config.limit_request_body
-        self.limit_concurrency = config.limit_concurrency
+        self.header_timeout = (settings.header_timeout or float("inf")) + CLOCK_TICK
+        self.body_timeout = (settings.body_timeout or float("inf")) + CLOCK_TICK
+        self.send_timeout = (settings.send_timeout or float("inf")) + CLOCK_TICK
+        line = settings.limit_request_line or _UNLIMITED_LINE
+        self.limit_target = line - SHORTEST_LINE_AROUND_TARGET
+        self.limit_fields = settings.limit_request_fields or 2**31
+        self.limit_field_size = settings.limit_request_field_size or 2**31
+        self.limit_headers = settings.limit_request_headers
+        self.limit_body = settings.limit_request_body
+        self.limit_concurrency = settings.limit_concurrency
         # --max-requests: the connection calls on_request_limit at this request
         # (0: never); the worker then stops taking new ones (worker/main.py).
         self.request_limit = 0
         self.on_request_limit: Callable[[], None] | None = None
         # A request's arrival is stamped with the clock's last tick, up to a
         # tick early: one more tick keeps this timeout from firing early too.
-        self.request_timeout = (config.request_timeout or float("inf")) + CLOCK_TICK
-        self.proxy_trust = ProxyTrust(config.forwarded_allow_ips)
-        self.request_ids = RequestIds() if config.request_id else None
-        self.access_log = AccessLog(
-            config.access_logfile,
-            config.access_logformat,
-            json_lines=config.log_format == "json",
-            stdout_fd=stdout_fd,
-        )
-        # --metrics-bind: per-request counters for the master's /metrics; None
-        # keeps the hot path at one attribute test when metrics are off.
-        self.metrics: RequestMetrics | None = None
-        if config.metrics_bind:
-            from prefork.observe.metrics import RequestMetrics
-
-            self.metrics = RequestMetrics()
-        self.exchange_class: type[Exchange] = _exchange_class(config, loaded)
-        self.wsgi_template: dict[str, Any] = {}
-        self.thread_pool: ThreadPoolExecutor | None = None  # WSGI --threads only
-        if loaded.interface == "wsgi":
-            from prefork.wsgi.environ import template
-
-            self.wsgi_template = template(config)
+        self.request_timeout = (settings.request_timeout or float("inf")) + CLOCK_TICK
+        self.proxy_trust = ProxyTrust(settings.forwarded_allow_ips)
+        self.request_ids = RequestIds() if settings.request_id else None
+        # None keeps the hot path at one attribute test when metrics are off.
+        self.metrics = metrics
+        self.flushable = flushable
 
     def setup_started(self) -> None:
         self.setups += 1
@@ -197,8 +224,8 @@ class ServerState:
         """Once a second: refresh the clock and close connections past a deadline."""
         clock = self.clock
         clock.tick()
-        if self.access_log.enabled:
-            self.access_log.flush()
+        if self.flushable is not None:
+            self.flushable.flush()
         now = clock.now
         oldest = now - self.request_timeout
         for conn in list(self.connections):
@@ -214,28 +241,19 @@ class ServerState:
         if self.gate is not None and self.keep_alive and not self.draining:
             self.rebalance(self.gate)
 
-    def rebalance(self, gate: balance.AcceptGate) -> None:
+    def rebalance(self, gate: AcceptGate) -> None:
         """Close some kept-alive connections gently when holding more than a fair share."""
         connections = self.connections
         releasing = sum(1 for conn in connections if not conn.keep_alive)
         excess = gate.excess(releasing)
         if excess:
             LOGGER.debug("Rebalancing: closing %d connections after their next response", excess)
-            balance.release(connections, excess)
-
-
-def _exchange_class(config: Config, loaded: LoadedApp) -> type[Exchange]:
-    if loaded.interface == "asgi":
-        from prefork.asgi.http import ASGIExchange
-
-        return ASGIExchange
-    if config.threads > 1:
-        from prefork.wsgi.threaded import ThreadedWSGIExchange
-
-        return ThreadedWSGIExchange
-    from prefork.wsgi.inline import InlineWSGIExchange
-
-    return InlineWSGIExchange
+            for conn in connections:
+                if conn.keep_alive:  # answer its next request with Connection: close
+                    conn.keep_alive = False
+                    excess -= 1
+                    if not excess:
+                        break
 
 
 class HttpServer:
@@ -243,35 +261,24 @@ class HttpServer:
 
     def __init__(
         self,
-        config: Config,
-        loaded: LoadedApp,
-        loop: asyncio.AbstractEventLoop,
-        state: dict[str, Any],
-        stdout_fd: int = 1,
+        state: ServerState,
         ssl_context: ssl.SSLContext | None = None,
-        gate: balance.AcceptGate | None = None,
+        gate: AcceptGate | None = None,
     ) -> None:
-        # stdout_fd: where `--access-logfile -` writes (the worker's own stdout
-        # is a pipe to the master; the access log bypasses it).
-        self.state = ServerState(config, loaded, loop, state, stdout_fd)
+        self.state = state
         self.gate = gate
-        self.counters = self.state.counters
-        self.loop = loop
-        self.config = config
+        self.counters = state.counters
+        self.loop = state.loop
         self.servers: list[Acceptor] = []
         self._ticker: asyncio.TimerHandle | None = None
         self._ssl = ssl_context  # on every listener, unix sockets too (prefork/tls.py)
-        if config.threads > 1 and loaded.interface == "wsgi":
-            from prefork.wsgi.threaded import start_pool
-
-            start_pool(self.state, config.threads)
 
     async def start(
         self, sockets: Sequence[socket.socket], shared: Collection[socket.socket] = ()
     ) -> None:
         """Accept on `sockets`; those in `shared` (the master's) are balanced by the gate."""
         state = self.state
-        connection = ProxyProtocolConnection if self.config.proxy_protocol else HttpConnection
+        connection = ProxyProtocolConnection if state.settings.proxy_protocol else HttpConnection
         gate = self.gate
         for sock in sockets:
             # Not loop.create_server: see prefork/http/accept.py for what
@@ -282,7 +289,7 @@ class HttpServer:
                 lambda: connection(state),
                 self._ssl,
                 state,
-                gate if sock in shared else None,
+                gate.listener(sock) if gate is not None and sock in shared else None,
             )
             server.start()
             self.servers.append(server)
@@ -344,7 +351,7 @@ class HttpServer:
         finally:
             # Also when no connection was open: lines of the last second are
             # still in the batch (the sweep flushes once a second).
-            state.access_log.flush()
+            self._flush()
         return True
 
     def _leave(self) -> None:
@@ -353,9 +360,13 @@ class HttpServer:
             state.gate.leave()
             state.gate = None
 
+    def _flush(self) -> None:
+        if self.state.flushable is not None:
+            self.state.flushable.flush()
+
     def abort(self) -> None:
         self._leave()
-        self.state.access_log.flush()
+        self._flush()
         self.stop_accepting()
         for conn in list(self.state.connections):
             conn.transport.abort()

@@ -20,8 +20,8 @@ line nor forge a field by closing a quote.  Literal text of the format itself
 is the operator's and is written as given.
 
 Compatibility with gunicorn (glogging.py):
-- an unknown atom renders as `-`, like gunicorn's SafeAtoms; the names are kept
-  in `AccessLogFormatter.unknown_atoms` so the server can warn once at start.
+- an unknown atom renders as `-`, like gunicorn's SafeAtoms (the names are
+  listed in `AccessLogFormatter.unknown_atoms`; nothing warns about them).
 - `%%` is a literal `%`; a `%` that starts no atom is kept as written (gunicorn
   would fail on every request instead).
 - `p` is `<pid>` and `L` has six decimals, as in gunicorn.
@@ -46,10 +46,10 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_to_bytes
 
 if TYPE_CHECKING:
+    from prefork.http.exchange import Exchange
     from prefork.observe.jsonlog import JsonAccessFormatter
 
-from prefork.http.response import MONTHS
-from prefork.observe.clock import utc_offset
+from prefork.wallclock import MONTHS, utc_offset
 
 __all__ = ["AccessEntry", "AccessLog", "AccessLogFormatter", "escape"]
 
@@ -73,6 +73,32 @@ class AccessEntry:
     environ: Mapping[str, Any] | None = None
     # The close code that ended a WebSocket session, for `%(W)s`; None for HTTP.
     ws_close: int | None = None
+
+
+def exchange_entry(
+    exchange: Exchange,
+    start: float,
+    response_headers: list[tuple[bytes, bytes]],
+    environ: Mapping[str, Any] | None = None,
+) -> AccessEntry:
+    """The entry for an HTTP exchange whose response is complete (`start`: its time.time())."""
+    view = exchange.forwarded
+    conn = exchange.conn
+    client = conn.client if view is None or view.client is None else view.client
+    return AccessEntry(
+        remote_addr=client[0] if client else "-",
+        method=exchange.method.decode("latin-1"),
+        target=exchange.target.decode("latin-1"),
+        http_version=exchange.version,
+        status=exchange.status,
+        body_bytes=exchange.body_sent,
+        request_headers=exchange.headers,
+        response_headers=response_headers,
+        start_wall=start,
+        duration=time.time() - start,
+        pid=os.getpid(),
+        environ=environ,
+    )
 
 
 # -- escaping ------------------------------------------------------------------
@@ -413,10 +439,6 @@ class AccessLog:
             return self._stdout_fd
         assert self._path is not None
         return os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-
-    @property
-    def formatter(self) -> AccessLogFormatter | JsonAccessFormatter:
-        return self._formatter
 
     def log(self, entry: AccessEntry) -> None:
         if not self.enabled:

@@ -19,7 +19,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from prefork.observe.clock import utc_offset
+from prefork.wallclock import utc_offset
 
 if TYPE_CHECKING:  # a type only: accesslog imports this module when JSON is on
     from prefork.observe.accesslog import AccessEntry

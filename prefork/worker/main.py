@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from prefork.hooks import WorkerHooks
     from prefork.http.server import HttpServer
     from prefork.loader import LoadedApp
+    from prefork.worker.compose import WorkerServer
 
 log = logs.LOGGER
 
@@ -223,7 +224,7 @@ class _Worker:
         self.spec = spec
         self.loop = loop
         self.stop: asyncio.Future[str] = loop.create_future()
-        self.server: HttpServer | None = None
+        self.server: WorkerServer | None = None
         limit = spec.config.max_requests
         if limit:
             # Each worker draws its own limit, so replacements are spread out.
@@ -258,9 +259,9 @@ class _Worker:
     def reopen_logs(self) -> None:
         # The error log is the master's to reopen: this worker writes to a pipe.
         if self.server is not None:
-            self.server.state.access_log.reopen()
+            self.server.access_log.reopen()
 
-    def start_policies(self, server: HttpServer) -> None:
+    def start_policies(self, server: WorkerServer) -> None:
         """Heartbeat, --max-requests and --max-memory, once the server accepts."""
         self.server = server
         config = self.spec.config
@@ -315,7 +316,7 @@ class _Worker:
         guard.check(self.loop.time())
         self.loop.call_later(CHECK_INTERVAL, self.check_memory)
 
-    def send_counters(self, server: HttpServer) -> None:
+    def send_counters(self, server: WorkerServer) -> None:
         """One heartbeat message: the counters, and the metrics with --metrics-bind."""
         counters = server.counters
         message = Heartbeat(
@@ -328,7 +329,7 @@ class _Worker:
                 rss=resident_bytes(self.statm),
             ),
         )
-        metrics = server.state.metrics
+        metrics = server.metrics
         if metrics is not None:
             message["metrics"] = metrics.snapshot()
         self.spec.channel.send(message)
@@ -380,14 +381,14 @@ def _inside(frame: FrameType | None, filename: str) -> bool:
 
 def _install_websockets(config: Config, server: HttpServer) -> str | None:
     """Serve WebSockets on this ASGI worker; why not, if --ws cannot be honoured."""
+    from prefork.worker.compose import install_websockets
+
     try:
-        from prefork.asgi.websocket import install
+        install_websockets(config, server.state)
     except ImportError as exc:  # websockets is a dependency, but may have been left out
         if config.ws != "auto":
             return f"--ws {config.ws}: cannot import it: {exc}"
         log.warning("WebSockets disabled: %s; Upgrade requests are served as HTTP", exc)
-        return None
-    install(server.state, config)
     return None
 
 
@@ -397,7 +398,7 @@ async def _serve(
     sockets: Sequence[Any],
     loop: asyncio.AbstractEventLoop,
 ) -> int:
-    from prefork.http.server import HttpServer
+    from prefork.worker.compose import WorkerServer
 
     config = spec.config
     worker = _Worker(spec, loop)
@@ -424,7 +425,7 @@ async def _serve(
         return EXIT_OK
 
     try:  # opens the access log as --user: the master's checks cannot see everything
-        server = HttpServer(
+        server = WorkerServer(
             config,
             loaded,
             loop,

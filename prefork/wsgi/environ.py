@@ -13,7 +13,6 @@ import sys
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
-from prefork.config import Config
 from prefork.http import exchange
 from prefork.http.forwarded import Forwarded
 from prefork.http.response import SERVER_SOFTWARE
@@ -27,14 +26,15 @@ KEYS: dict[bytes, str] = {
 }
 
 
-def template(config: Config) -> dict[str, Any]:
+def template(root_path: str, secure: bool, multithread: bool) -> dict[str, Any]:
+    """The keys every request of this worker shares (`secure`: served over TLS)."""
     return {
-        "SCRIPT_NAME": config.root_path.rstrip("/"),
+        "SCRIPT_NAME": root_path.rstrip("/"),
         "SERVER_SOFTWARE": SERVER_SOFTWARE,
         "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "https" if config.certfile else "http",
+        "wsgi.url_scheme": "https" if secure else "http",
         "wsgi.errors": sys.stderr,
-        "wsgi.multithread": config.threads > 1,
+        "wsgi.multithread": multithread,
         # PEP 3333: true if the app "may be simultaneously invoked by another
         # process". Always so here, even with --workers 1: a rolling reload, a
         # --max-requests or --max-memory replacement runs the new worker beside

@@ -12,14 +12,21 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from prefork.http import response
-from prefork.http.exchange import Exchange
+from prefork.http.exchange import METHOD_NAMES, Exchange
 from prefork.http.response import InvalidResponseHeader
+from prefork.observe.accesslog import exchange_entry
 from prefork.tls import peer_details
 from prefork.wsgi import environ as wsgi_environ
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prefork.observe.accesslog import AccessLog
 
 LOGGER: Final = logging.getLogger("prefork")
 
@@ -27,11 +34,23 @@ _STATUS: Final = re.compile(r"[1-9]\d\d [^\r\n\0]*")
 _STATUS_CACHE_MAX: Final = 256
 _status_lines: dict[str, tuple[bytes, int]] = {}
 
-_METHODS: Final = {m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH")}
 _PROTOCOLS: Final = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 WriteCallable = Callable[[bytes], None]
+StartResponse = Callable[..., WriteCallable]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class WSGIAdapter:
+    """What the WSGI interface keeps for one server (`ServerState.adapter`)."""
+
+    app: WSGIApp
+    template: dict[str, Any]  # the environ keys every request shares (environ.template)
+    secure: bool  # served over TLS: no sendfile(2), the bytes must be encrypted
+    access_log: AccessLog
+    pool: ThreadPoolExecutor | None = None  # --threads N > 1: where the app runs
 
 
 def status_line(status: str) -> tuple[bytes, int]:
@@ -61,6 +80,8 @@ def app_head(headers: list[tuple[str, str]]) -> response.AppHead:
 
 
 class WSGIExchange(Exchange):
+    """One request run as a WSGI app call; inline.py and threaded.py say where it runs."""
+
     # Per-request state starts from these class defaults (see ASGIExchange).
     status_text: str | None = None
     response_headers: list[tuple[str, str]] = []  # noqa: RUF012 - never mutated
@@ -79,13 +100,16 @@ class WSGIExchange(Exchange):
         base: dict[str, Any] | None = conn.adapter_cache
         if base is None:
             base = conn.adapter_cache = wsgi_environ.connection_environ(
-                conn.state.wsgi_template, conn.sockname, conn.client, peer_details(conn.transport)
+                conn.state.adapter.template,
+                conn.sockname,
+                conn.client,
+                peer_details(conn.transport),
             )
         path, query = wsgi_environ.split_target(self.target)
         method = self.method
         # copy() then stores: several times cheaper than a {**base, ...} literal.
         environ = base.copy()
-        environ["REQUEST_METHOD"] = _METHODS.get(method) or method.decode("ascii")
+        environ["REQUEST_METHOD"] = METHOD_NAMES.get(method) or method.decode("ascii")
         environ["PATH_INFO"] = path
         environ["QUERY_STRING"] = query
         environ["SERVER_PROTOCOL"] = _PROTOCOLS[self.version]
@@ -144,14 +168,11 @@ class WSGIExchange(Exchange):
         self.head_sent = True
         return line + self.conn.state.clock.default_headers + lines
 
-    def log_access(self) -> None:
-        access_log = self.conn.state.access_log
-        if access_log.enabled:
-            headers = [
-                (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in self.response_headers
-            ]
-            entry = self.access_entry(self.start_time, self.body_sent, headers, self.wsgi_environ)
-            access_log.log(entry)
+    def log_access(self, access_log: AccessLog) -> None:
+        headers = [
+            (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in self.response_headers
+        ]
+        access_log.log(exchange_entry(self, self.start_time, headers, self.wsgi_environ))
 
     def failed(self, exc: BaseException) -> bytes | None:
         """Log an app failure; the bytes to send if no response left yet, else None."""

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Final
 
 from prefork.http.response import CHUNKED, CHUNKED_END, IDENTITY
-from prefork.wsgi.exchange import WSGIExchange, close_iterable
+from prefork.wsgi.exchange import WSGIAdapter, WSGIExchange, close_iterable
 from prefork.wsgi.file_wrapper import FileWrapper
 
 # Bodies up to this size stay in memory (werkzeug's form parser spools at 500 KiB).
@@ -41,6 +41,8 @@ STREAM_SLICE: Final = 0.1
 
 
 class InlineWSGIExchange(WSGIExchange):
+    """A WSGI request whose app runs on the loop thread, once the whole body is in."""
+
     streams_body = False
 
     body: list[bytes] | None = None
@@ -86,12 +88,12 @@ class InlineWSGIExchange(WSGIExchange):
         return io.BytesIO(body[0] if len(body) == 1 else b"".join(body))
 
     def start(self) -> None:
-        state = self.conn.state
-        if state.access_log.enabled:
+        adapter: WSGIAdapter = self.conn.state.adapter
+        if adapter.access_log.enabled:
             self.start_time = time.time()
         result: Iterable[bytes] | None = None
         try:
-            result = state.app(self.environ(self._input()), self.start_response)
+            result = adapter.app(self.environ(self._input()), self.start_response)
             if type(result) is list and not self.head_sent:
                 # What most frameworks return: one write, with a Content-Length.
                 self._send_whole(result[0] if len(result) == 1 else b"".join(result))
@@ -110,8 +112,9 @@ class InlineWSGIExchange(WSGIExchange):
             close_iterable(result)
         if self.spool is not None:
             self.spool.close()
-        if self.conn.state.access_log.enabled:
-            self.log_access()
+        access_log = self.conn.state.adapter.access_log
+        if access_log.enabled:
+            self.log_access(access_log)
         self.conn.exchange_done(self)
 
     def write(self, data: bytes) -> None:
@@ -203,7 +206,7 @@ class InlineWSGIExchange(WSGIExchange):
         """
         fd = wrapper.fileno()
         sock = self.conn.transport.get_extra_info("socket")
-        if fd is None or sock is None or self.conn.state.config.certfile:
+        if fd is None or sock is None or self.conn.state.adapter.secure:
             return None
         try:
             offset = os.lseek(fd, 0, os.SEEK_CUR)

@@ -16,18 +16,16 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from prefork.http.connection import BODY_HIGH_WATER
+from prefork.http.exchange import BODY_HIGH_WATER
 from prefork.http.response import CHUNKED, CHUNKED_END, CONTINUE_100
-from prefork.wsgi.exchange import WSGIExchange, close_iterable
-
-if TYPE_CHECKING:
-    from prefork.http.server import ServerState
+from prefork.wsgi.exchange import WSGIAdapter, WSGIExchange, close_iterable
 
 
-def start_pool(state: ServerState, threads: int) -> None:
-    state.thread_pool = ThreadPoolExecutor(threads, thread_name_prefix="prefork-wsgi")
+def start_pool(threads: int) -> ThreadPoolExecutor:
+    """The threads the apps of this worker run on (`WSGIAdapter.pool`)."""
+    return ThreadPoolExecutor(threads, thread_name_prefix="prefork-wsgi")
 
 
 class ThreadedInput:
@@ -128,6 +126,8 @@ class ThreadedInput:
 
 
 class ThreadedWSGIExchange(WSGIExchange):
+    """A WSGI request whose app runs on a pool thread while the body streams to it."""
+
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.input = ThreadedInput(self)
@@ -137,13 +137,13 @@ class ThreadedWSGIExchange(WSGIExchange):
 
     # -- loop thread ---------------------------------------------------------
     def start(self) -> None:
-        if self.conn.state.access_log.enabled:
+        adapter: WSGIAdapter = self.conn.state.adapter
+        if adapter.access_log.enabled:
             self.start_time = time.time()
         if self.body_complete:
             self.input.finish()
-        pool = self.conn.state.thread_pool
-        assert pool is not None, "start_pool() runs before the server accepts"
-        pool.submit(self._run)
+        assert adapter.pool is not None, "the worker starts the pool with the server"
+        adapter.pool.submit(self._run)
 
     def time_out(self, age: float) -> None:
         # A thread cannot be interrupted: it runs on, and what it still sends
@@ -177,8 +177,9 @@ class ThreadedWSGIExchange(WSGIExchange):
             self.conn.close()  # the response was under way: its framing is lost
         if self.answered_504:
             self.status = 504  # not what the late app thread chose
-        if self.conn.state.access_log.enabled:
-            self.log_access()
+        access_log = self.conn.state.adapter.access_log
+        if access_log.enabled:
+            self.log_access(access_log)
         self.conn.exchange_done(self)
 
     # -- app thread ----------------------------------------------------------
@@ -201,7 +202,7 @@ class ThreadedWSGIExchange(WSGIExchange):
         failure: bytes | None = None
         broken = False
         try:
-            result = self.conn.state.app(self.environ(self.input), self.start_response)
+            result = self.conn.state.adapter.app(self.environ(self.input), self.start_response)
             if type(result) is list and not self.head_sent:
                 body = b"".join(result)
                 head = self.head(len(body))

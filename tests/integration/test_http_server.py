@@ -8,8 +8,10 @@ checked.  Byte-exact framing (pipelining, chunked, HEAD, close-delimited) is
 checked on raw sockets; curl stands in for a real client where the point is
 interoperability (Expect: 100-continue, curl -I).
 
-Protocol details against a fake transport are in tests/unit/test_protocol.py,
-hostile input in test_corpus.py, framework semantics in test_frameworks.py.
+Protocol details against a fake transport are in tests/unit/test_protocol.py
+(the protocol layer alone) and tests/unit/test_interfaces.py (with ASGI and
+WSGI apps), hostile input in test_corpus.py, framework semantics in
+test_frameworks.py.
 """
 
 from __future__ import annotations

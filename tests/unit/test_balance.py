@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import socket
 import time
 from collections.abc import Iterator
@@ -182,17 +181,6 @@ def test_above_the_tolerance_a_worker_gives_back(table: balance.ConnectionTable)
     assert [gate.excess(releasing=0) for gate in gates] == [4, 0, 0, 0]
 
 
-@dataclasses.dataclass
-class Conn:
-    keep_alive: bool
-
-
-def test_release_marks_only_kept_alive_connections() -> None:
-    conns = [Conn(False), Conn(True), Conn(True), Conn(True)]
-    balance.release(conns, 2)
-    assert [c.keep_alive for c in conns] == [False, False, False, True]
-
-
 @pytest.fixture
 def listener() -> Iterator[socket.socket]:
     with socket.socket() as sock:
@@ -257,7 +245,7 @@ def test_the_acceptor_takes_no_more_than_the_gate_allows(
     loop = uvloop.new_event_loop()
     gate = BudgetGate(allowed)
     copy = listener.dup()  # the acceptor closes its socket
-    acceptor = Acceptor(loop, copy, asyncio.Protocol, gate=gate)
+    acceptor = Acceptor(loop, copy, asyncio.Protocol, gate=gate.listener(copy))
     clients = [socket.create_connection(listener.getsockname()) for _ in range(5)]
     try:
         acceptor.start()

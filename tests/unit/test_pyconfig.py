@@ -64,6 +64,12 @@ def test_gunicorn_names_map_to_prefork_settings(tmp_path: Path) -> None:
     assert settings.file_warnings == ()
 
 
+def test_prefork_names_take_prefork_values(tmp_path: Path) -> None:
+    # Only gunicorn's worker_class speaks in worker classes; prefork's own
+    # `interface` takes auto, asgi, wsgi (it was once read as a worker class).
+    assert load(tmp_path, "interface = 'asgi'\n").interface == "asgi"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
