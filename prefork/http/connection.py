@@ -264,7 +264,9 @@ class HttpConnection(asyncio.Protocol):
             name = name.lower()
             if name in _SPECIAL_NAMES:
                 self._special_header(name, value)
-            elif b"_" in name:
+            # find(), not `in`: `bytes in bytes` first tries the needle as an
+            # integer and discards a TypeError, 2x the cost (docs/profile.md).
+            elif name.find(b"_") >= 0:
                 # Content_Length would become CONTENT_LENGTH in WSGI: drop, like
                 # nginx, but only after counting it against the limits.
                 self._dropped_field(name, value)
@@ -332,7 +334,7 @@ class HttpConnection(asyncio.Protocol):
             or self.hosts != 1
             or url[:1] != b"/"
             or self.transfer_encoding is not None
-            or b"#" in url
+            or url.find(b"#") >= 0  # find(), not `in`: see on_header
             or self.host.translate(None, checks.HOST_CHARS)
             or (state.limit_body and content_length > state.limit_body)
         ):

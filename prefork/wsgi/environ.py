@@ -95,6 +95,6 @@ def combine(key: str, previous: str, value: bytes) -> str:
 def split_target(target: bytes) -> tuple[str, str]:
     """PATH_INFO (percent-decoded, as latin-1 text per PEP 3333) and QUERY_STRING."""
     raw_path, query = exchange.split_target(target)
-    if b"%" in raw_path:
+    if raw_path.find(b"%") >= 0:  # cheaper than `in` (see HttpConnection.on_header)
         raw_path = unquote_to_bytes(raw_path)
     return raw_path.decode("latin-1"), query.decode("latin-1")
