@@ -58,6 +58,9 @@ LOGGER: Final = logging.getLogger("prefork")
 # workers, a bounded batch leaves the rest of the queue to the siblings woken
 # by the same event (asyncio takes up to `backlog` at once).
 ACCEPT_BATCH: Final = 16
+# At most this many queued connections are taken when a listener of our own
+# closes: a full queue at the default --backlog (2048).
+QUEUE_LIMIT: Final = 2048
 BACKOFF_FIRST: Final = 0.1
 BACKOFF_MAX: Final = 1.0
 LOG_INTERVAL: Final = 10.0
@@ -117,6 +120,7 @@ class Acceptor:
         "gate",
         "loop",
         "name",
+        "own",
         "sock",
         "ssl",
         "tracker",
@@ -130,9 +134,13 @@ class Acceptor:
         ssl_context: ssl.SSLContext | None = None,
         tracker: SetupTracker | None = None,
         gate: ListenerGate | None = None,
+        *,
+        own: bool = False,
     ) -> None:
         self.loop = loop
         self.sock = sock
+        # Only this process accepts on it (--reuse-port): see close().
+        self.own = own
         self.fd = sock.fileno()
         self.factory = factory
         self.ssl = ssl_context
@@ -160,9 +168,15 @@ class Acceptor:
         """Stop accepting and close this process's copy of the listening socket.
 
         Closing matters with --reuse-port: the kernel keeps routing new
-        connections to an open SO_REUSEPORT socket nobody accepts on.
+        connections to an open SO_REUSEPORT socket nobody accepts on.  On such
+        a socket of our own, closing also resets the connections still queued
+        on it (unless the kernel migrates them: tcp_migrate_req), so they are
+        taken and served first; only one arriving between that last accept()
+        and the close can still be lost.  A shared socket stays open in the
+        master, and its queue stays for the siblings.
         """
-        if self._watching:
+        watching = self._watching
+        if watching:
             self.loop.remove_reader(self.fd)
             self._watching = False
         if self._retry is not None:
@@ -170,7 +184,21 @@ class Acceptor:
             self._retry = None
         if self.gate is not None:
             self.gate.close()
+        if self.own and watching:  # not while backing off: out of descriptors
+            self._take_queue()
         self.sock.close()
+
+    def _take_queue(self) -> None:
+        for _ in range(QUEUE_LIMIT):
+            try:
+                conn, _addr = self.sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in CONNECTION_ERRORS:
+                    continue
+                return  # out of descriptors, say: what is left is reset, as before
+            self._serve(conn)
 
     def _watch(self) -> None:
         self._retry = None

@@ -290,6 +290,7 @@ class HttpServer:
                 self._ssl,
                 state,
                 gate.listener(sock) if gate is not None and sock in shared else None,
+                own=sock not in shared,
             )
             server.start()
             self.servers.append(server)
