@@ -185,20 +185,9 @@ class Acceptor:
         if self.gate is not None:
             self.gate.close()
         if self.own and watching:  # not while backing off: out of descriptors
-            self._take_queue()
+            # A listener error (out of descriptors) leaves the rest to be reset, as before.
+            self._take(QUEUE_LIMIT)
         self.sock.close()
-
-    def _take_queue(self) -> None:
-        for _ in range(QUEUE_LIMIT):
-            try:
-                conn, _addr = self.sock.accept()
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                if exc.errno in CONNECTION_ERRORS:
-                    continue
-                return  # out of descriptors, say: what is left is reset, as before
-            self._serve(conn)
 
     def _watch(self) -> None:
         self._retry = None
@@ -206,7 +195,6 @@ class Acceptor:
         self.loop.add_reader(self.fd, self._accept)
 
     def _accept(self) -> None:
-        sock = self.sock
         gate = self.gate
         batch = ACCEPT_BATCH
         if gate is not None:
@@ -214,25 +202,34 @@ class Acceptor:
             if not batch:
                 self._pause(gate.pause)
                 return
+        accepted, failure = self._take(batch)
+        if gate is not None and accepted:
+            gate.accepted(accepted)
+        if failure is not None:
+            self._back_off(failure)
+
+    def _take(self, limit: int) -> tuple[int, OSError | None]:
+        """Accept and serve up to `limit` queued connections.
+
+        Returns how many were taken, and the listener error that stopped it
+        early (None when the queue ran dry or the limit was reached).
+        """
+        sock = self.sock
         accepted = 0
-        try:
-            for _ in range(batch):
-                try:
-                    conn, _addr = sock.accept()
-                except BlockingIOError:
-                    return
-                except OSError as exc:
-                    if exc.errno in CONNECTION_ERRORS:
-                        continue
-                    self._back_off(exc)
-                    return
-                if self._delay:
-                    self._recovered()
-                accepted += 1
-                self._serve(conn)
-        finally:
-            if gate is not None and accepted:
-                gate.accepted(accepted)
+        for _ in range(limit):
+            try:
+                conn, _addr = sock.accept()
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno in CONNECTION_ERRORS:
+                    continue
+                return accepted, exc
+            if self._delay:
+                self._recovered()
+            accepted += 1
+            self._serve(conn)
+        return accepted, None
 
     def _serve(self, conn: socket.socket) -> None:
         coro = self.loop.connect_accepted_socket(self.factory, conn, ssl=self.ssl)
