@@ -463,12 +463,13 @@ class Arbiter:
             log.warning("Connection table full: worker %d will accept unbalanced", slot)
         # A signal sent to the new pid before the worker replaced the master's
         # handlers would run the master's handler in the child and be lost;
-        # blocked, it stays pending until the worker unblocks it (worker/main.py).
+        # blocked, it stays pending until the worker, its handlers in place,
+        # restores the mask from before the fork (worker/main.py).
         info = self.hooks.pre_fork(slot, generation)
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
         pid = os.fork()
         if pid == 0:  # the worker; never returns
-            self._in_child(worker_end, master_end, output, slot, generation, info, row)
+            self._in_child(worker_end, master_end, output, slot, generation, info, row, old_mask)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         self.hooks.forked(info, pid)
         worker_end.close()
@@ -508,6 +509,7 @@ class Arbiter:
         generation: int,
         info: hooks.WorkerInfo,
         row: int | None,
+        signal_mask: set[int | signal.Signals],
     ) -> NoReturn:
         try:
             stdout_fd = output.in_child()
@@ -549,6 +551,7 @@ class Arbiter:
                     tls=self.tls,
                     hooks=worker_hooks,
                     gate=self._gate(row),
+                    signal_mask=frozenset(signal_mask),
                 )
             )
         except BaseException:

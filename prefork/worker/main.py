@@ -107,6 +107,8 @@ class WorkerSpec:
     tls: ssl.SSLContext | None = None  # built by the master (tls.py)
     hooks: WorkerHooks | None = None  # server hooks (hooks.py)
     gate: AcceptGate | None = None  # this worker's row of the connection table (balance.py)
+    # The master's signal mask from before it blocked its signals around fork().
+    signal_mask: frozenset[int] = frozenset()
 
 
 def run(spec: WorkerSpec) -> NoReturn:
@@ -174,9 +176,10 @@ def _prepare_process(spec: WorkerSpec) -> None:
     for signum in _IGNORED:
         signal.signal(signum, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    # The master blocked these around fork() (see Arbiter._spawn); one that
-    # arrived meanwhile is delivered now, to the handlers above.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, (*_ENDING, *_IGNORED, signal.SIGCHLD))
+    # The master blocked its signals around fork() (Arbiter._spawn); restoring
+    # its mask from before delivers one that arrived meanwhile, to the
+    # handlers above, whatever the master's list holds.
+    signal.pthread_sigmask(signal.SIG_SETMASK, spec.signal_mask)
     name = f" [{spec.config.name}]" if spec.config.name else ""
     setproctitle.setproctitle(f"prefork: worker {spec.slot}{name}")
     logs.configure_worker(spec.slot, spec.config)

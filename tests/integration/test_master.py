@@ -62,6 +62,17 @@ def test_banner_and_three_workers_all_serve(serve: Serve) -> None:
     titles = {psutil.Process(pid).cmdline()[0] for pid in pids}
     assert titles <= {"prefork: worker 0", "prefork: worker 1", "prefork: worker 2"}
     assert psutil.Process(server.pid).cmdline()[0] == "prefork: master"
+    # The master blocks its signals only around fork(); each worker, its
+    # handlers in place, is back to the master's mask and blocks nothing more.
+    assert {blocked_signals(pid) for pid in pids} == {blocked_signals(server.pid)}
+
+
+def blocked_signals(pid: int) -> str:
+    """The SigBlk mask of `pid`'s main thread, as /proc shows it."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^SigBlk:\s*(\w+)$", status, re.MULTILINE)
+    assert match is not None, status
+    return match[1]
 
 
 def test_asgi_banner_says_asgi(serve: Serve) -> None:
