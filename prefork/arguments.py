@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from prefork import __version__, compat, config
+from prefork import __version__, compat, compiled, config
 from prefork.errors import EXIT_USAGE
 
 DESCRIPTION = """\
@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("app", nargs="?", metavar="APP", help="the application to serve")
-    parser.add_argument("--version", action="version", version=f"prefork {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"prefork {__version__}, hot path {compiled.MODE}"
+    )
     parser.add_argument(
         "--check-config",
         action="store_true",

@@ -19,11 +19,11 @@ from urllib.parse import unquote
 
 from prefork.asgi.types import ASGIApp
 from prefork.http.exchange import split_target
+from prefork.observe.accesslog import AccessLog
 
 if TYPE_CHECKING:
     from prefork.http.connection import HttpConnection
     from prefork.http.forwarded import Forwarded
-    from prefork.observe.accesslog import AccessLog
 
 ASGI_VERSION: Final = {"version": "3.0", "spec_version": "2.4"}
 # scope type -> (scheme without TLS, scheme with TLS)

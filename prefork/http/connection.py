@@ -631,6 +631,13 @@ def _parser_error(exc: httptools.HttpParserError, data: bytes) -> ProtocolError:
     cause = exc.__context__
     if isinstance(cause, ProtocolError):
         return cause
+    if isinstance(cause, Exception) and not isinstance(
+        cause, (httptools.HttpParserError, httptools.HttpParserUpgrade)
+    ):
+        # A fault of ours (or of an exchange class) inside a callback: not the
+        # client's, so not a 400; llhttp would only say "User callback error".
+        LOGGER.error("Internal error while reading a request", exc_info=cause)
+        return ProtocolError(500, "internal error")
     if isinstance(exc, httptools.HttpParserInvalidMethodError):
         method = data.split(b" ", 1)[0] if b" " in data[:32] else b""
         status = checks.method_status(method)

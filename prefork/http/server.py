@@ -23,6 +23,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from prefork.compiled import mypyc_attr
 from prefork.http.accept import Acceptor, ListenerGate
 from prefork.http.connection import (
     SHORTEST_LINE_AROUND_TARGET,
@@ -256,6 +257,7 @@ class ServerState:
                         break
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class HttpServer:
     """Serves HTTP on inherited listening sockets until drained or aborted."""
 

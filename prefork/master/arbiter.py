@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import psutil
 import setproctitle
 
-from prefork import __version__, balance, hooks, logs, systemd, tls
+from prefork import __version__, balance, compiled, hooks, logs, systemd, tls
 from prefork import config as config_mod
 from prefork.channel import Channel, Drain, Message, Retire
 from prefork.config import Config
@@ -223,6 +223,7 @@ class Arbiter:
             log.info("Listening at: %s%s", listener.url(self.tls is not None), origin)
         log.info("Workers: %d (%s)", self.target, how)
         log.info("Balancing: %s", balance.describe(config, self.listeners))
+        log.info("Hot path: %s", compiled.MODE)
         if self.loaded is not None:
             self._log_application(self.loaded.declared, self.loaded.detected)
         self._write_pidfile()

@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from prefork.http import response
 from prefork.http.exchange import METHOD_NAMES, Exchange
 from prefork.http.response import InvalidResponseHeader
-from prefork.observe.accesslog import exchange_entry
+from prefork.observe.accesslog import AccessLog, exchange_entry
 from prefork.tls import peer_details
 from prefork.wsgi import environ as wsgi_environ
-
-if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from prefork.observe.accesslog import AccessLog
 
 LOGGER: Final = logging.getLogger("prefork")
 
@@ -65,7 +61,7 @@ def status_line(status: str) -> tuple[bytes, int]:
     return line
 
 
-def app_head(headers: list[tuple[str, str]]) -> response.AppHead:
+def app_head(headers: Sequence[tuple[str, str]]) -> response.AppHead:
     key = tuple(headers)
     cached = response.cached_head(key)
     if cached is not None:
@@ -84,7 +80,7 @@ class WSGIExchange(Exchange):
 
     # Per-request state starts from these class defaults (see ASGIExchange).
     status_text: str | None = None
-    response_headers: list[tuple[str, str]] = []  # noqa: RUF012 - never mutated
+    response_headers: Sequence[tuple[str, str]] = ()
     head_sent = False
     # Set once the app produced body bytes: from then on the status and headers
     # are decided even if not yet written (PEP 3333 on exc_info).

@@ -16,11 +16,14 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefork.http.exchange import BODY_HIGH_WATER
 from prefork.http.response import CHUNKED, CHUNKED_END, CONTINUE_100
 from prefork.wsgi.exchange import WSGIAdapter, WSGIExchange, close_iterable
+
+if TYPE_CHECKING:
+    from prefork.http.connection import HttpConnection
 
 
 def start_pool(threads: int) -> ThreadPoolExecutor:
@@ -95,15 +98,18 @@ class ThreadedInput:
         size = -1 if size is None else size
         while True:
             with self.cond:
-                newline = self.buffer.find(b"\n")
-                enough = 0 <= size <= len(self.buffer)
-                if newline >= 0 or self.complete or enough:
-                    end = newline + 1 if newline >= 0 else len(self.buffer)
-                    if size >= 0:
-                        end = min(end, size)
-                    break
+                end = self._line_end(size)
+            if end >= 0:
+                return self._take(end)
             self._fill(len(self.buffer) + 1)
-        return self._take(end)
+
+    def _line_end(self, size: int) -> int:
+        """Where the next line (at most `size` bytes) ends in the buffer, or -1 if not in yet."""
+        newline = self.buffer.find(b"\n")
+        if newline < 0 and not self.complete and not 0 <= size <= len(self.buffer):
+            return -1
+        end = newline + 1 if newline >= 0 else len(self.buffer)
+        return min(end, size) if size >= 0 else end
 
     def readlines(self, hint: int = -1) -> list[bytes]:
         lines = []
@@ -128,8 +134,17 @@ class ThreadedInput:
 class ThreadedWSGIExchange(WSGIExchange):
     """A WSGI request whose app runs on a pool thread while the body streams to it."""
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(
+        self,
+        conn: HttpConnection,
+        method: bytes,
+        target: bytes,
+        version: str,
+        headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+    ) -> None:
+        # Spelled out: mypyc passes `*args` through super().__init__ as one tuple.
+        super().__init__(conn, method, target, version, headers, keep_alive)
         self.input = ThreadedInput(self)
 
     def call_soon(self, callback: Any, *args: Any) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from prefork import __version__, config
+from prefork import __version__, compiled, config
 from prefork.errors import EXIT_IMPORT, EXIT_OK, EXIT_USAGE
 from tests.server import control
 
@@ -35,7 +35,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 def test_version(tmp_path: Path) -> None:
     result = run("--version", cwd=tmp_path)
     assert result.returncode == EXIT_OK
-    assert result.stdout.strip() == f"prefork {__version__}"
+    assert result.stdout.strip() == f"prefork {__version__}, hot path {compiled.MODE}"
 
 
 def test_help_lists_every_setting(tmp_path: Path) -> None:

@@ -11,10 +11,11 @@ import pytest
 
 from tests.quality import imports
 
-# What the protocol layer may import besides itself: the error tree and the
-# English date names it shares with the logs.  Everything else (settings,
+# What the protocol layer may import besides itself: the error tree, the
+# English date names it shares with the logs, and the compiled build's class
+# decorator.  Everything else (settings,
 # the connection table's gate, metrics, the access log) is handed to it.
-HTTP_MAY_IMPORT = frozenset({"prefork.errors", "prefork.wallclock"})
+HTTP_MAY_IMPORT = frozenset({"prefork.compiled", "prefork.errors", "prefork.wallclock"})
 # The interfaces run an app handed to them: they never read the Config, load
 # the app or reach into the worker or the master that composed them.
 ABOVE_INTERFACES = ("prefork.config", "prefork.loader", "prefork.worker", "prefork.master")

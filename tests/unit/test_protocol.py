@@ -167,6 +167,28 @@ def test_the_written_out_defaults_are_the_configs() -> None:
     assert http_settings(Config(app="app:x")) == SETTINGS
 
 
+class FaultyExchange(EchoExchange):
+    """An exchange class with a bug: it cannot be built."""
+
+    def __init__(self, *args: Any) -> None:
+        raise RuntimeError("a bug in the exchange")
+
+
+def test_a_fault_of_ours_in_a_parser_callback_is_a_logged_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def server_state() -> ServerState:
+        return ServerState(SETTINGS, asyncio.get_running_loop(), FaultyExchange, [])
+
+    out = run_state(server_state, GET)
+    assert out.statuses == [500]
+    assert out.closed
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage() == "Internal error while reading a request"
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "a bug in the exchange"
+
+
 def test_a_request_is_answered_and_the_connection_kept() -> None:
     out = run(GET)
     assert out.statuses == [200]
@@ -275,17 +297,15 @@ class ReleaseTwo:
         return 2
 
 
-@dataclasses.dataclass
-class Kept:
-    keep_alive: bool
-
-
 def test_rebalancing_releases_only_kept_alive_connections() -> None:
-    async def main() -> list[bool]:
+    async def main() -> tuple[bool, int]:
         state = ServerState(SETTINGS, asyncio.get_running_loop(), EchoExchange, [])
-        conns = [Kept(False), Kept(True), Kept(True), Kept(True)]
-        state.connections = conns  # type: ignore[assignment]  # only keep_alive is read
+        closing, *kept = conns = [HttpConnection(state) for _ in range(4)]
+        for conn in conns:
+            conn.keep_alive = conn in kept
+        state.connections = set(conns)
         state.rebalance(ReleaseTwo())  # type: ignore[arg-type]
-        return [conn.keep_alive for conn in conns]
+        return closing.keep_alive, sum(conn.keep_alive for conn in kept)
 
-    assert asyncio.run(main()) == [False, False, False, True]
+    # The closing one counts as released; two of the three kept-alive ones follow.
+    assert asyncio.run(main()) == (False, 1)

@@ -1,0 +1,95 @@
+"""The compiled hot path: running it, and when the sources run instead (prefork/compiled.py)."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+import prefork
+from prefork import compiled
+
+FORCED_PURE = os.environ.get(compiled.PURE_PYTHON_VARIABLE, "") not in ("", "0")
+EXTENSION = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
+def test_the_hot_path_runs_compiled_unless_told_not_to() -> None:
+    import prefork.http.connection
+    import prefork.wsgi.inline
+
+    files = [prefork.http.connection.__file__ or "", prefork.wsgi.inline.__file__ or ""]
+    if FORCED_PURE:
+        assert compiled.MODE == "pure Python (PREFORK_PURE_PYTHON is set)"
+        assert all(name.endswith(".py") for name in files), files
+    else:
+        # The README's install commands build it; the suite must test what users run.
+        assert compiled.MODE == compiled.COMPILED, (
+            f"the hot path is not compiled: {compiled.MODE}; reinstall with "
+            "`python3 -m pip install -e '.[test]' -c constraints.txt`"
+        )
+        assert all(name.endswith(EXTENSION) for name in files), files
+
+
+def _build(root: Path, source: bytes = b"x = 1\n", *, extension: bool = True) -> dict[str, int]:
+    package = root / "pkg"
+    package.mkdir()
+    (package / "mod.py").write_bytes(source)
+    if extension:
+        (package / f"mod{EXTENSION}").write_bytes(b"")
+    return {"pkg.mod": zlib.crc32(source)}
+
+
+@pytest.fixture
+def not_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(compiled.PURE_PYTHON_VARIABLE, raising=False)
+
+
+@pytest.mark.usefixtures("not_forced")
+def test_a_build_matching_its_sources_runs(tmp_path: Path) -> None:
+    assert compiled.why_pure(_build(tmp_path), tmp_path) is None
+
+
+@pytest.mark.usefixtures("not_forced")
+def test_a_source_edited_after_the_build_runs_as_python(tmp_path: Path) -> None:
+    sources = _build(tmp_path)
+    (tmp_path / "pkg" / "mod.py").write_bytes(b"x = 2\n")
+    assert compiled.why_pure(sources, tmp_path) == (
+        "pkg.mod changed since the build: reinstall to compile it"
+    )
+
+
+@pytest.mark.usefixtures("not_forced")
+def test_a_build_for_another_python_runs_as_python(tmp_path: Path) -> None:
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    sources = _build(tmp_path, extension=False)
+    assert compiled.why_pure(sources, tmp_path) == f"not built for Python {version}"
+
+
+@pytest.mark.usefixtures("not_forced")
+def test_an_install_without_sources_trusts_its_build(tmp_path: Path) -> None:
+    sources = _build(tmp_path)
+    (tmp_path / "pkg" / "mod.py").unlink()
+    assert compiled.why_pure(sources, tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "forced"), [("1", True), ("yes", True), ("0", False), ("", False)]
+)
+def test_the_variable_forces_pure_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, forced: bool
+) -> None:
+    monkeypatch.setenv(compiled.PURE_PYTHON_VARIABLE, value)
+    why = compiled.why_pure(_build(tmp_path), tmp_path)
+    assert why == ("PREFORK_PURE_PYTHON is set" if forced else None)
+
+
+def test_the_version_says_which_hot_path_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from prefork.arguments import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--version"])
+    assert capsys.readouterr().out == f"prefork {prefork.__version__}, hot path {compiled.MODE}\n"
