@@ -37,6 +37,8 @@ from typing import Final
 
 import psutil
 
+from prefork import compiled
+
 ROOT: Final = Path(__file__).resolve().parent.parent
 BENCH_DIR: Final = ROOT / "benchmarks"
 VENV_DIR: Final = BENCH_DIR / ".venv"
@@ -157,7 +159,11 @@ def ensure_venv(interpreter: Path | None = None) -> Path:
     interpreter = interpreter or Path(sys.executable)
     venv = venv_dir(interpreter)
     python = venv_python(venv)
-    if has_modules(python, VENV_MODULES) and gunicorn_uvicorn_worker(python):
+    if (
+        has_modules(python, VENV_MODULES)
+        and gunicorn_uvicorn_worker(python)
+        and (hot_path(python) == compiled.COMPILED or compiled.PURE_PYTHON_VARIABLE in os.environ)
+    ):
         return python
     if not python.exists():
         print(f"creating {venv.relative_to(ROOT)}", file=sys.stderr)
@@ -171,6 +177,22 @@ def ensure_venv(interpreter: Path | None = None) -> Path:
     if not has_modules(python, VENV_MODULES):
         raise BenchError(f"{venv} is incomplete after pip install; remove it and retry")
     return python
+
+
+def hot_path(python: Path) -> str:
+    """The hot path prefork runs on `python` (prefork.compiled.MODE), or why none is known.
+
+    An editable install built for older sources runs them as Python (or, made
+    before setup.py compiled anything, cannot import the build): ensure_venv
+    installs again then, so the benchmark measures what the README installs.
+    """
+    result = subprocess.run(
+        [str(python), "-c", "from prefork import compiled; print(compiled.MODE)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() or "prefork is not importable"
 
 
 def gunicorn_uvicorn_worker(python: Path) -> str | None:

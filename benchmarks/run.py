@@ -42,6 +42,7 @@ from benchmarks.harness import (
     ensure_wrk,
     find_python,
     has_modules,
+    hot_path,
     machine_summary,
     memory,
     package_versions,
@@ -965,6 +966,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     servers = [merge_rounds(list(records)) for records in zip(*rounds, strict=True)]
     reference = chosen[0].python
     by_python = {i.version: package_versions(i.python, PACKAGES) for i in chosen}
+    for i in chosen:  # which prefork was measured: "0.1.0, hot path compiled (mypyc)"
+        by_python[i.version]["prefork"] += f", hot path {hot_path(i.python)}"
     results: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": shlex.join(["python", "benchmarks/run.py", *(argv or sys.argv[1:])]),

@@ -61,7 +61,9 @@ def connection_scope(
         server = view.server
         secure = view.scheme == "https"
     raw_path, query = split_target(target)
-    path = raw_path.decode("ascii") if b"%" not in raw_path else unquote(raw_path.decode("ascii"))
+    path = raw_path.decode("ascii")
+    if raw_path.find(b"%") >= 0:  # find(), not `in`: see on_header in http/connection.py
+        path = unquote(path)
     root_path = adapter.root_path
     return {
         "type": kind,
