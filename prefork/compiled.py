@@ -100,6 +100,9 @@ def select() -> str:
         manifest = importlib.import_module("prefork._compiled_sources")
     except ImportError:
         return "pure Python (not compiled at install)"
+    failure: str = getattr(manifest, "FAILURE", "")
+    if failure:  # the C compiler failed and setup.py went on without it
+        return f"pure Python (the install could not compile it: {failure})"
     sources: dict[str, int] = manifest.SOURCES
     why = why_pure(sources, _ROOT)
     if why is None and importlib.util.find_spec(GROUP) is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.machinery
 import os
 import sys
+import types
 import zlib
 from pathlib import Path
 
@@ -93,3 +94,33 @@ def test_the_version_says_which_hot_path_runs(capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--version"])
     assert capsys.readouterr().out == f"prefork {prefork.__version__}, hot path {compiled.MODE}\n"
+
+
+def _select_with(monkeypatch: pytest.MonkeyPatch, **manifest: object) -> str:
+    """compiled.select() given this manifest, with sys.meta_path restored afterwards."""
+    module = types.ModuleType("prefork._compiled_sources")
+    for name, value in manifest.items():
+        setattr(module, name, value)
+    monkeypatch.setitem(sys.modules, "prefork._compiled_sources", module)
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    return compiled.select()
+
+
+@pytest.mark.usefixtures("not_forced")
+def test_an_install_the_compiler_failed_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    mode = _select_with(monkeypatch, SOURCES={}, FAILURE="cc failed (CompileError)")
+    assert mode == "pure Python (the install could not compile it: cc failed (CompileError))"
+
+
+@pytest.mark.usefixtures("not_forced")
+def test_a_stale_build_puts_the_sources_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    mode = _select_with(monkeypatch, SOURCES={"prefork.wsgi.environ": 0}, FAILURE="")
+    assert mode.startswith("pure Python (")
+    if compiled.MODE == compiled.COMPILED:  # an install without a build says "not built"
+        assert mode == (
+            "pure Python (prefork.wsgi.environ changed since the build: reinstall to compile it)"
+        )
+    finder = sys.meta_path[0]
+    spec = finder.find_spec("prefork.wsgi.environ", [str(Path(prefork.__file__).parent / "wsgi")])
+    assert spec is not None and spec.origin is not None and spec.origin.endswith("environ.py")
+    assert finder.find_spec("prefork.wsgi.inline", None) is None  # not in the manifest
