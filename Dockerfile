@@ -12,6 +12,15 @@
 #   init shim is needed.  `docker stop -t` must exceed --graceful-timeout.
 # - An unprivileged user; no port below 1024 is needed inside the container.
 # - Logs go to stderr (error log) and stdout (access log) for the runtime.
+# - Two stages: the full python image has the C compiler and headers that
+#   compile prefork's hot path (setup.py); the slim image that runs it gets
+#   only the built wheel.  The banner's "Hot path:" line says which runs.
+FROM python:3.11 AS build
+WORKDIR /src
+COPY pyproject.toml setup.py README.md LICENSE ./
+COPY prefork ./prefork
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -20,9 +29,8 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md LICENSE ./
-COPY prefork ./prefork
-RUN pip install . && useradd --system --uid 10001 --no-create-home app
+COPY --from=build /wheels /wheels
+RUN pip install /wheels/*.whl && rm -rf /wheels && useradd --system --uid 10001 --no-create-home app
 
 COPY examples ./examples
 USER app
