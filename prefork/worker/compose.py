@@ -10,7 +10,8 @@ and the loaded app, and nowhere else:
     LoadedApp + Config ------ interface -------> exchange class |
                                                  + adapter -----+--> ServerState
     Config ------------------ AccessLog, RequestMetrics --------+      (HttpServer)
-    Config ------------------ install_websockets --> ServerState.upgrade (ASGI)
+    Config ------------------ install_websockets --> ServerState.upgrade (ASGI; the
+                              WebSocket adapter is imported by the first Upgrade)
 
 An ASGI worker never imports the WSGI modules, nor a WSGI worker the ASGI ones.
 """
@@ -18,10 +19,12 @@ An ASGI worker never imports the WSGI modules, nor a WSGI worker the ASGI ones.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from prefork.http.server import HttpServer, ServerState
 from prefork.http.settings import HttpSettings
+from prefork.logs import LOGGER
 from prefork.observe.accesslog import AccessLog
 
 if TYPE_CHECKING:
@@ -30,7 +33,9 @@ if TYPE_CHECKING:
 
     from prefork.balance import AcceptGate
     from prefork.config import Config
+    from prefork.http.connection import HttpConnection
     from prefork.http.exchange import Exchange
+    from prefork.http.upgrade import Switch
     from prefork.loader import LoadedApp
     from prefork.observe.metrics import RequestMetrics
 
@@ -69,17 +74,42 @@ def interface(
 
 
 def install_websockets(config: Config, state: ServerState) -> None:
-    """Offer Upgrade requests to the ASGI WebSocket adapter, with the --ws-* settings."""
-    from prefork.asgi.websocket import install
-    from prefork.ws.session import Limits
+    """Offer Upgrade requests to the ASGI WebSocket adapter, with the --ws-* settings.
 
-    limits = Limits(
-        max_size=config.ws_max_size or None,
-        ping_interval=config.ws_ping_interval,
-        ping_timeout=config.ws_ping_timeout,
-        send_timeout=state.send_timeout,
-    )
-    install(state, limits, config.ws_per_message_deflate)
+    The adapter and `websockets` (which imports importlib.metadata, email,
+    zipfile, hashlib: about 4 MiB of an idle worker's RSS, docs/profile.md)
+    are imported by the first Upgrade request, so a worker that never sees
+    one never carries them.  Raises ImportError now if `websockets` is not
+    installed at all (the worker then says so at boot, as before).
+    """
+    if importlib.util.find_spec("websockets") is None:
+        raise ImportError("No module named 'websockets'")
+
+    def first_upgrade(
+        conn: HttpConnection,
+        method: bytes,
+        target: bytes,
+        version: str,
+        headers: list[tuple[bytes, bytes]],
+    ) -> Switch | None:
+        try:
+            from prefork.asgi.websocket import install
+            from prefork.ws.session import Limits
+        except ImportError as exc:  # installed, yet broken: serve HTTP, as --ws auto would
+            LOGGER.warning("WebSockets disabled: %s; Upgrade requests are served as HTTP", exc)
+            state.upgrade = None
+            return None
+        limits = Limits(
+            max_size=config.ws_max_size or None,
+            ping_interval=config.ws_ping_interval,
+            ping_timeout=config.ws_ping_timeout,
+            send_timeout=state.send_timeout,
+        )
+        install(state, limits, config.ws_per_message_deflate)  # replaces this hook
+        assert state.upgrade is not None
+        return state.upgrade(conn, method, target, version, headers)
+
+    state.upgrade = first_upgrade
 
 
 class WorkerServer(HttpServer):
