@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
+import gc
 import itertools
 import logging
 import os
@@ -468,9 +469,16 @@ class Arbiter:
         # restores the mask from before the fork (worker/main.py).
         info = self.hooks.pre_fork(slot, generation)
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
+        # The worker inherits the master's objects frozen: its cyclic
+        # collector never writes to their headers, so their pages stay shared
+        # (0.6 MiB less USS per idle worker, docs/profile.md; the precedent is
+        # the gc module's own advice for fork without exec).  The master
+        # unfreezes at once: its own garbage must stay collectable.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the worker; never returns
             self._in_child(worker_end, master_end, output, slot, generation, info, row, old_mask)
+        gc.unfreeze()
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         self.hooks.forked(info, pid)
         worker_end.close()
