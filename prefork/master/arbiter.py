@@ -58,7 +58,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
-import psutil
 import setproctitle
 
 from prefork import __version__, balance, compiled, hooks, logs, systemd, tls
@@ -489,8 +488,6 @@ class Arbiter:
         )
         self._watch_output(OutputPipe(output.stderr_r, source, "stderr", self.ring, logs.sink_fd))
         handle = WorkerHandle(pid, slot, generation, master_end, row=row)
-        with contextlib.suppress(psutil.Error):
-            handle.process = psutil.Process(pid)
         self.workers[pid] = handle
         self.selector.register(
             master_end.sock, selectors.EVENT_READ, lambda: self._on_channel(handle)

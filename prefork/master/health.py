@@ -18,8 +18,6 @@ import os
 import signal
 from typing import TYPE_CHECKING, Final
 
-import psutil
-
 from prefork import logs
 from prefork.master import slots
 from prefork.master.workers import WorkerState
@@ -95,13 +93,3 @@ def describe_exit(status: int, killed_by_us: str | None = None) -> str:
 def exit_code(status: int) -> int | None:
     """The exit status, or None when the process died from a signal."""
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-
-
-def memory_usage(process: psutil.Process, metric: str) -> int | None:
-    """A worker's memory by `metric` (rss, uss, pss), for `prefork status`; None if gone."""
-    try:
-        if metric == "rss":
-            return int(process.memory_info().rss)
-        return int(getattr(process.memory_full_info(), metric))
-    except psutil.Error:
-        return None

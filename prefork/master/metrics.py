@@ -2,21 +2,18 @@
 
 `render()` is called per scrape of `/metrics` (prefork/master/endpoint.py).
 Request counters come from the workers' heartbeats (prefork/observe/metrics.py);
-everything else is read from the arbiter's own state, plus one psutil CPU
-reading per worker.  The metric names are listed in docs/operations.md.
+everything else is read from the arbiter's own state, plus one CPU time
+reading per worker (/proc).  The metric names are listed in docs/operations.md.
 """
 
 from __future__ import annotations
 
-import contextlib
 import platform
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import psutil
-
-from prefork import __version__
+from prefork import __version__, procfs
 from prefork.channel import CounterName
 from prefork.master.workers import WorkerHandle, WorkerState
 from prefork.observe.metrics import Exposition, request_families
@@ -75,7 +72,7 @@ def render(arbiter: Arbiter) -> str:
         "prefork_worker_cpu_seconds_total",
         "counter",
         "CPU time (user + system) each worker has used.",
-        [(_worker_labels(h), _cpu_seconds(h.process)) for h in workers],
+        [(_worker_labels(h), _cpu_seconds(h.pid)) for h in workers],
     )
     out.family(
         "prefork_worker_restarts_total",
@@ -96,13 +93,8 @@ def _worker_labels(handle: WorkerHandle) -> Mapping[str, object]:
     return {"slot": handle.slot, "pid": handle.pid}
 
 
-def _cpu_seconds(process: psutil.Process | None) -> float:
-    if process is None:
-        return 0.0
-    with contextlib.suppress(psutil.Error):
-        times = process.cpu_times()
-        return round(times.user + times.system, 3)
-    return 0.0
+def _cpu_seconds(pid: int) -> float:
+    return round(procfs.cpu_seconds(pid) or 0.0, 3)
 
 
 def _gauge_sum(

@@ -8,16 +8,12 @@ control/display.py lays them out as text.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from typing import TYPE_CHECKING
 
-import psutil
-
-from prefork import __version__, balance, systemd
+from prefork import __version__, balance, procfs, systemd
 from prefork.control.protocol import IdleSlotStatus, MasterState, Status, WorkerStatus
-from prefork.master import health
 from prefork.master.workers import WorkerHandle, WorkerState
 
 if TYPE_CHECKING:
@@ -41,15 +37,22 @@ def open_connections(arbiter: Arbiter, handle: WorkerHandle) -> int:
     return handle.counters["connections"] if live is None else live
 
 
+def cpu_percent(handle: WorkerHandle, now: float) -> float:
+    """The worker's CPU use since the previous status (0.0 the first time), as psutil's."""
+    used = procfs.cpu_seconds(handle.pid)
+    if used is None:
+        return 0.0
+    previous, handle.cpu_sample = handle.cpu_sample, (now, used)
+    if previous is None or now <= previous[0]:
+        return 0.0
+    return round(100 * (used - previous[1]) / (now - previous[0]), 1)
+
+
 def worker_status(arbiter: Arbiter, handle: WorkerHandle, now: float) -> WorkerStatus:
     metric = arbiter.config.memory_metric
-    cpu = 0.0
     memory: int | None = handle.counters["rss"]
-    if handle.process is not None:
-        with contextlib.suppress(psutil.Error):
-            cpu = handle.process.cpu_percent()
-        if metric != "rss":  # a page-table walk: only when asked
-            memory = health.memory_usage(handle.process, metric)
+    if metric != "rss":  # a page-table walk: only when asked
+        memory = procfs.memory_bytes(handle.pid, metric)
     counters = handle.counters
     return WorkerStatus(
         slot=handle.slot,
@@ -63,7 +66,7 @@ def worker_status(arbiter: Arbiter, handle: WorkerHandle, now: float) -> WorkerS
         websockets=counters["websockets"],
         rss=counters["rss"],
         memory=memory or 0,
-        cpu=cpu,
+        cpu=cpu_percent(handle, now),
         **arbiter.slots.status(handle.slot, now),
     )
 

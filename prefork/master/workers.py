@@ -24,8 +24,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Final
 
-import psutil
-
 from prefork.channel import Channel, Counters, RetireReason, no_counters
 from prefork.master.slots import Reason
 
@@ -86,7 +84,8 @@ class WorkerHandle:
     killed_for: str | None = None  # why the master sent the signal that ended it
     aborted_at: float | None = None  # SIGABRT sent for a heartbeat timeout
     exit_expected: bool = False  # the master asked it to stop
-    process: psutil.Process | None = None  # cached for cpu_percent()
+    # (monotonic time, CPU seconds) at the last `prefork status`: its CPU % is since then.
+    cpu_sample: tuple[float, float] | None = None
     row: int | None = None  # its row of the master's connection table (balance.py)
 
     def move(self, new: WorkerState) -> None:

@@ -59,8 +59,9 @@ from prefork.channel import (
 from prefork.config import Config
 from prefork.errors import EXIT_BOOT, EXIT_IMPORT, EXIT_OK, EXIT_RUNTIME, AppImportError, BootError
 from prefork.preflight import group_id, user_entry
+from prefork.procfs import ProcFile, resident_bytes
 from prefork.sockets import Listener, worker_sockets
-from prefork.worker.memory import CHECK_INTERVAL, HARD_FACTOR, MemoryGuard, ProcFile, resident_bytes
+from prefork.worker.memory import CHECK_INTERVAL, HARD_FACTOR, MemoryGuard
 
 if TYPE_CHECKING:
     import ssl

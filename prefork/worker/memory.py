@@ -26,52 +26,18 @@ busy in one go (an inline WSGI call; a blocked loop is --timeout's job).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Final
+
+from prefork.procfs import ProcFile, resident_bytes, rollup_bytes
 
 CHECK_INTERVAL: Final = 0.1
 EXACT_INTERVAL: Final = 1.0
 HARD_FACTOR: Final = 1.5
 METRICS: Final = ("rss", "uss", "pss")
 
-_PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE")
-# smaps_rollup fields (kB) that make up each metric; USS is the private pages,
-# as psutil counts it.
-_ROLLUP_FIELDS: Final = {
-    "uss": (b"Private_Clean:", b"Private_Dirty:"),
-    "pss": (b"Pss:",),
-}
-
 # (metric, bytes used, hard: end it now)
 OverLimit = Callable[[str, int, bool], None]
-
-
-class ProcFile:
-    """A /proc file of this process, kept open and re-read with pread(2)."""
-
-    def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-
-    def read(self) -> bytes:
-        return os.pread(self.fd, 4096, 0)
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
-def resident_bytes(statm: ProcFile) -> int:
-    return int(statm.read().split()[1]) * _PAGE_SIZE
-
-
-def rollup_bytes(rollup: ProcFile, metric: str) -> int:
-    """USS or PSS from /proc/self/smaps_rollup, in bytes."""
-    names = _ROLLUP_FIELDS[metric]
-    total = 0
-    for line in rollup.read().splitlines():
-        if line.startswith(names):
-            total += int(line.split()[1]) * 1024
-    return total
 
 
 class MemoryGuard:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 
+from prefork import procfs
 from prefork.control.display import format_status
 from prefork.master import slots
 from prefork.worker import memory
@@ -68,7 +72,7 @@ class Recorder:
 
 
 def test_the_guard_reports_the_soft_limit_once_then_the_hard_one() -> None:
-    rss = memory.resident_bytes(memory.ProcFile("/proc/self/statm"))
+    rss = procfs.resident_bytes(procfs.ProcFile("/proc/self/statm"))
     assert rss > 0
     recorder = Recorder()
     under = memory.MemoryGuard(rss * 10, "rss", recorder)
@@ -91,8 +95,8 @@ def test_uss_and_pss_are_read_only_when_rss_is_over_the_limit(metric: str) -> No
     recorder = Recorder()
     guard = memory.MemoryGuard(1, metric, recorder)  # everything is over 1 byte
     assert guard.rollup is not None
-    used = memory.rollup_bytes(guard.rollup, metric)
-    rss = memory.resident_bytes(guard.statm)
+    used = procfs.rollup_bytes(guard.rollup, metric)
+    rss = procfs.resident_bytes(guard.statm)
     assert 0 < used <= rss
     guard.check(5.0)
     assert recorder.calls[0][0] == metric
@@ -150,3 +154,29 @@ def test_the_status_table_names_the_metric_and_explains_restarts() -> None:
     ]  # fmt: skip
     assert lines[table + 3] == "slot 0: 3 restarts (crash 1, memory 2), last: memory at 12:00:01"
     assert lines[table + 4] == "slot 1: 5 restarts (crash 5), last: crash at 12:00:01"
+
+
+@pytest.mark.parametrize("metric", ["rss", "uss", "pss"])
+def test_a_process_memory_is_read_from_proc(metric: str) -> None:
+    used = procfs.memory_bytes(os.getpid(), metric)
+    assert used is not None
+    assert 0 < used <= procfs.resident_bytes(procfs.ProcFile("/proc/self/statm")) * 2
+
+
+def test_a_process_cpu_time_is_read_from_proc() -> None:
+    before = procfs.cpu_seconds(os.getpid())
+    assert before is not None
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    after = procfs.cpu_seconds(os.getpid())
+    assert after is not None
+    assert after > before
+
+
+def test_a_process_that_is_gone_has_no_figures() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: its pid names nothing (until the kernel reuses it)
+    assert procfs.cpu_seconds(child.pid) is None
+    assert procfs.memory_bytes(child.pid, "rss") is None
+    assert procfs.memory_bytes(child.pid, "pss") is None
