@@ -14,7 +14,6 @@ these hold, so a real app can never be mistaken for one:
 
 from __future__ import annotations
 
-import difflib
 import sys
 from importlib.machinery import PathFinder
 from typing import Final
@@ -54,6 +53,10 @@ def suggestion(app: str, control_commands: tuple[str, ...], search_dir: str) -> 
         return None  # has ':' or '.', or is no module name at all
     answer = COMMANDS.get(word.lower())
     if answer is None:
+        # Imported here: the master's heap is every worker's (fork), and an
+        # app spec is rarely a bare word.
+        import difflib
+
         close = difflib.get_close_matches(word.lower(), control_commands, n=1, cutoff=0.75)
         if not close:
             return None
