@@ -35,7 +35,6 @@ import ctypes
 import faulthandler
 import gc
 import os
-import random
 import signal
 import sys
 from collections.abc import Sequence
@@ -232,6 +231,8 @@ class _Worker:
         limit = spec.config.max_requests
         if limit:
             # Each worker draws its own limit, so replacements are spread out.
+            import random  # only here: 0.1 MiB a worker without --max-requests never needs
+
             limit += random.randint(0, spec.config.max_requests_jitter)
         self.max_requests = limit
         self.retiring = False
