@@ -21,12 +21,15 @@ import pytest
 
 from benchmarks.harness import ROOT
 
-pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 
 
-def _run(script: str, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+def _run(
+    script: str, *args: str, timeout: float = 150, no_venv: bool = True
+) -> subprocess.CompletedProcess[str]:
+    venv = ["--no-venv"] if no_venv else []
     return subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--no-venv", *args],
+        [sys.executable, str(ROOT / "benchmarks" / script), *venv, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -35,6 +38,7 @@ def _run(script: str, *args: str, timeout: float = 150) -> subprocess.CompletedP
     )
 
 
+@needs_wrk
 def test_run_measures_prefork_and_writes_the_report(tmp_path: Path) -> None:
     report, results_path = tmp_path / "benchmarks.md", tmp_path / "results.json"
     done = _run(
@@ -79,6 +83,7 @@ def test_run_measures_prefork_and_writes_the_report(tmp_path: Path) -> None:
     assert "prefork master RSS ≤ 20 MiB" in text
 
 
+@needs_wrk
 def test_reload_benchmark_sees_workers_replaced(tmp_path: Path) -> None:
     report = tmp_path / "benchmarks.md"
     report.write_text("# Benchmarks\n\nkept\n")
@@ -100,3 +105,22 @@ def test_reload_benchmark_sees_workers_replaced(tmp_path: Path) -> None:
     assert text.startswith("# Benchmarks\n\nkept\n")
     assert "## Reload under load" in text
     assert text.count("<!-- reload-benchmark:begin -->") == 1
+
+
+# | server | process | RSS | USS | PSS |
+IDLE_ROW = re.compile(
+    r"^\| (\S+) \| (master|worker \d) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", re.MULTILINE
+)
+
+
+def test_idle_memory_samples_every_process_of_prefork_and_bare() -> None:
+    done = _run("idle_memory.py", "--servers", "prefork-wsgi,bare", no_venv=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    rows = IDLE_ROW.findall(done.stdout)
+    assert [(server, role) for server, role, *_ in rows] == [
+        (server, role)
+        for server in ("prefork-wsgi", "bare")
+        for role in ("master", "worker 0", "worker 1")
+    ], done.stdout
+    for *_, rss, uss, pss in rows:
+        assert 0 < float(uss) <= float(pss) <= float(rss), done.stdout
