@@ -639,6 +639,9 @@ class Memory:
     master_rss: int
     worker_rss: tuple[int, ...]
     tree_rss: int  # master, workers and helpers
+    # Pages only that worker maps: what one more worker costs.  RSS also counts
+    # the pages a forked worker shares with its master and siblings.
+    worker_uss: tuple[int, ...] = ()
 
     @property
     def worker_max(self) -> int:
@@ -653,16 +656,19 @@ def memory(pid: int) -> Memory:
     except psutil.NoSuchProcess:
         return Memory(0, (), 0)
     workers: list[int] = []
+    uss: list[int] = []
     total = master_rss
     for proc in descendants:
         try:
             rss = proc.memory_info().rss
+            unique = proc.memory_full_info().uss if not _is_helper(proc) else 0
         except psutil.NoSuchProcess:
             continue
         total += rss
         if not _is_helper(proc):
             workers.append(rss)
-    return Memory(master_rss, tuple(sorted(workers)), total)
+            uss.append(unique)
+    return Memory(master_rss, tuple(sorted(workers)), total, tuple(sorted(uss)))
 
 
 # -- wrk ----------------------------------------------------------------------

@@ -530,11 +530,12 @@ def memory_table(results: dict[str, Any]) -> list[str]:
         "",
         "Sampled with psutil over the server's process tree, serving benchmarks.apps: *idle* "
         "after boot and a few dozen requests on fresh connections, *after load* at the end of "
-        "its scenarios.",
+        "its scenarios.  A forked worker's RSS counts the pages it shares with its master and "
+        "siblings; its USS (the pages only it maps) is what one more worker costs.",
         "",
-        "| server | interface | Python | master idle | workers idle | master after load "
-        "| workers after load | whole tree after load |",
-        "|---|---|---|--:|--:|--:|--:|--:|",
+        "| server | interface | Python | master idle | workers idle | workers idle, USS "
+        "| master after load | workers after load | whole tree after load |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for server in results["servers"]:
         idle, load = server.get("memory_idle"), server.get("memory_load")
@@ -543,7 +544,9 @@ def memory_table(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {server['name']} | {server['interface']} | {server['python']} | "
             f"{_mib(idle['master_rss'])} | "
-            f"{' / '.join(_mib(r) for r in idle['worker_rss'])} | {_mib(load['master_rss'])} | "
+            f"{' / '.join(_mib(r) for r in idle['worker_rss'])} | "
+            f"{' / '.join(_mib(r) for r in idle.get('worker_uss', ())) or '-'} | "
+            f"{_mib(load['master_rss'])} | "
             f"{' / '.join(_mib(r) for r in load['worker_rss'])} | {_mib(load['tree_rss'])} |"
         )
     return [*lines, ""]
@@ -679,6 +682,10 @@ def memory_bars(servers: Sequence[dict[str, Any]]) -> list[str]:
                 f"{_mib(max(idle['worker_rss']))} vs {_mib(max(bare['worker_rss']))} MiB "
                 f"(+{_mib(delta)})"
             )
+            if idle.get("worker_uss") and bare.get("worker_uss"):
+                detail += (
+                    f"; USS {_mib(max(idle['worker_uss']))} vs {_mib(max(bare['worker_uss']))} MiB"
+                )
         lines.append(
             f"- Idle {interface.upper()} worker within {IDLE_WORKER_SLACK // MIB} MiB of a bare "
             f"uvloop process that imported the same app — {detail} — {_verdict(ok)}"

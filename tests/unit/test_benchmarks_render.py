@@ -239,3 +239,15 @@ def test_rounds_merge_to_each_scenarios_fastest_and_the_quickest_startup() -> No
     assert merged["startup_s"] == 0.5
     assert merged["loadavg_before"] == merged["loadavg_after"] == 4.0  # the busiest round
     assert "error" not in merged  # the last round that completed gives the rest
+
+
+def test_idle_workers_uss_is_shown_next_to_their_rss_when_sampled() -> None:
+    results = copy.deepcopy(RESULTS)
+    assert "| 20.0 / 20.0 | - |" in render(copy.deepcopy(results), "")  # results before USS
+    for server in results["servers"]:
+        if server["key"] in ("prefork-wsgi", "bare"):
+            uss = 12 if server["key"] == "bare" else 14
+            server["memory_idle"] = {**server["memory_idle"], "worker_uss": [uss * MIB] * 2}
+    text = render(results, "")
+    assert "22.0 vs 20.0 MiB (+2.0); USS 14.0 vs 12.0 MiB — **met**" in text
+    assert "| 22.0 / 22.0 | 14.0 / 14.0 |" in text
