@@ -36,6 +36,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks.*` importable
 from benchmarks.harness import (
     WORKERS,
     bare_spec,
+    compile_sources,
     python_version,
     server_specs,
     serving,
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", type=Path, default=Path(sys.executable))
     parser.add_argument("--servers", default=",".join(APPS))
     args = parser.parse_args(argv)
+    compile_sources(args.python)
     print(f"Python {python_version(args.python)}, {WORKERS} workers, benchmarks.apps")
     print()
     print("| server | process | RSS MiB | USS MiB | PSS MiB |")

@@ -38,6 +38,7 @@ from benchmarks.harness import (
     Running,
     ServerSpec,
     bare_spec,
+    compile_sources,
     ensure_venv,
     ensure_wrk,
     find_python,
@@ -909,6 +910,7 @@ def interpreters(args: argparse.Namespace) -> tuple[list[Interpreter], list[str]
     notes: list[str] = []
     for python in pythons:
         version = python_version(python)
+        compile_sources(python)
         if any(i.version == version for i in chosen):
             raise BenchError(f"Python {version} is named twice in --python")
         specs, skipped = select_specs(
