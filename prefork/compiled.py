@@ -25,7 +25,6 @@ banner and `prefork --version`.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -55,8 +54,14 @@ GROUP: Final = "prefork__mypyc"
 _ROOT: Final = Path(__file__).resolve().parent.parent
 
 
-class _SourcesFirst(importlib.abc.MetaPathFinder):
-    """Finds the named modules' .py files, ahead of the extension modules beside them."""
+class _SourcesFirst:
+    """Finds the named modules' .py files, ahead of the extension modules beside them.
+
+    A meta path finder is anything with `find_spec`: subclassing
+    importlib.abc.MetaPathFinder would import importlib.resources, tempfile
+    and random into every process, workers included (about 1 MiB of RSS each,
+    docs/profile.md "Idle memory").
+    """
 
     def __init__(self, modules: frozenset[str]) -> None:
         self.modules = modules
