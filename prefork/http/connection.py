@@ -41,6 +41,14 @@ from prefork.http.response import CONTINUE_100, error_response
 # proxy uses to describe the client (any other name costs one set lookup).
 _SPECIAL_NAMES: Final = checks.SPECIAL_NAMES | forwarded.NAMES | {request_id.HEADER}
 
+# Field names seen before that need nothing but lower-casing, as spelled on
+# the wire -> lower-cased.  A hit replaces lower(), the lookup above and the
+# underscore test by one dict lookup, and hands on the same lower-cased object
+# each time, whose hash is then already computed for the interfaces' lookups.
+# Bounded: a client sending made-up names fills it once, then takes the long way.
+_PLAIN_NAMES_MAX: Final = 1024
+_plain_names: dict[bytes, bytes] = {}
+
 if TYPE_CHECKING:
     from prefork.http.server import ServerState
     from prefork.http.upgrade import Switch
@@ -261,18 +269,22 @@ class HttpConnection(asyncio.Protocol):
         # Hot: called per field.  Counting and size limits are checked once per
         # block in on_headers_complete; the block limit bounds memory meanwhile.
         if self.in_head:
-            name = name.lower()
-            if name in _SPECIAL_NAMES:
-                self._special_header(name, value)
-            # find(), not `in`: `bytes in bytes` first tries the needle as an
-            # integer and discards a TypeError, 2x the cost (docs/profile.md).
-            elif name.find(b"_") >= 0:
-                # Content_Length would become CONTENT_LENGTH in WSGI: drop, like
-                # nginx, but only after counting it against the limits.
-                self._dropped_field(name, value)
-                return
+            lowered = _plain_names.get(name)
+            if lowered is None:
+                lowered = name.lower()
+                if lowered in _SPECIAL_NAMES:
+                    self._special_header(lowered, value)
+                # find(), not `in`: `bytes in bytes` first tries the needle as an
+                # integer and discards a TypeError, 2x the cost (docs/profile.md).
+                elif lowered.find(b"_") >= 0:
+                    # Content_Length would become CONTENT_LENGTH in WSGI: drop, like
+                    # nginx, but only after counting it against the limits.
+                    self._dropped_field(lowered, value)
+                    return
+                elif len(_plain_names) < _PLAIN_NAMES_MAX:
+                    _plain_names[name] = lowered
             # llhttp strips the OWS before a value, not after it (RFC 9112 5.1).
-            self.headers.append((name, value.rstrip(b" \t")))
+            self.headers.append((lowered, value.rstrip(b" \t")))
         else:
             self._trailer(name, value)
 
