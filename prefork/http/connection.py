@@ -347,7 +347,7 @@ class HttpConnection(asyncio.Protocol):
             or url[:1] != b"/"
             or self.transfer_encoding is not None
             or url.find(b"#") >= 0  # find(), not `in`: see on_header
-            or self.host.translate(None, checks.HOST_CHARS)
+            or self.host.translate(checks.HOST_TABLE) != self.host
             or (state.limit_body and content_length > state.limit_body)
         ):
             checks.check_head(
