@@ -84,7 +84,15 @@ def header_key(name: bytes) -> str:
     return key
 
 
-def combine(key: str, previous: str, value: bytes) -> str:
-    """RFC 9110 5.3: a repeated field joins with commas (cookies with "; ", RFC 6265)."""
-    separator = "; " if key == "HTTP_COOKIE" else ","
-    return previous + separator + value.decode("latin-1")
+def join_repeated(environ: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
+    """Set each header's key to all its fields' values, joined as RFC 9110 5.3 says:
+    with commas (cookies with "; ", RFC 6265)."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        key = header_key(name)
+        text = value.decode("latin-1")
+        if key in joined:
+            separator = "; " if key == "HTTP_COOKIE" else ","
+            text = joined[key] + separator + text
+        joined[key] = text
+    environ.update(joined)

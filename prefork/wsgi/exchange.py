@@ -118,13 +118,16 @@ class WSGIExchange(Exchange):
         environ["wsgi.input"] = wsgi_input
         if self.forwarded is not None:
             wsgi_environ.apply_forwarded(environ, self.forwarded)
+        # Header keys (HTTP_*, CONTENT_*) are none of the keys above, so a field
+        # can only overwrite a field of the same name: counting the keys once
+        # spares a lookup per field; a repeated field (rare) is then joined.
+        headers = self.headers
         keys = wsgi_environ.KEYS
-        for name, value in self.headers:
-            key = keys.get(name) or wsgi_environ.header_key(name)
-            if key in environ:
-                environ[key] = wsgi_environ.combine(key, environ[key], value)
-            else:
-                environ[key] = value.decode("latin-1")
+        size = len(environ) + len(headers)
+        for name, value in headers:
+            environ[keys.get(name) or wsgi_environ.header_key(name)] = value.decode("latin-1")
+        if len(environ) != size:
+            wsgi_environ.join_repeated(environ, headers)
         self.wsgi_environ = environ
         return environ
 
@@ -142,8 +145,9 @@ class WSGIExchange(Exchange):
                 exc_info = None  # break the traceback reference cycle (PEP 3333)
         elif self.status_head is not None:
             raise RuntimeError("start_response called twice without exc_info")
-        # Validated now, so that the error points at the app's call.
-        self.status_head = status_line(status)
+        # Validated now, so that the error points at the app's call; a status
+        # seen before is one lookup, without the call.
+        self.status_head = _status_lines.get(status) or status_line(status)
         self.response_headers = headers
         return self.write
 

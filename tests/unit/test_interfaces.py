@@ -326,13 +326,16 @@ def test_wsgi_environ_basics() -> None:
 
     run_exchange(
         app,
-        b"GET /caf%C3%A9/x?q=1&r=%20 HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n",
+        b"GET /caf%C3%A9/x?q=1&r=%20 HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nX-A: 1\r\n"
+        b"Cookie: b=2\r\nX-A: 2\r\nx-a: 3\r\nAccept: */*\r\n\r\n",
         root_path="/api",
     )
     assert seen["PATH_INFO"] == "/café".encode().decode("latin-1") + "/x"
     assert seen["QUERY_STRING"] == "q=1&r=%20"
     assert seen["SCRIPT_NAME"] == "/api"
     assert seen["HTTP_COOKIE"] == "a=1; b=2"
+    assert seen["HTTP_X_A"] == "1,2,3"
+    assert seen["HTTP_ACCEPT"] == "*/*"
     assert seen["REMOTE_ADDR"] == "127.0.0.1"
     assert seen["SERVER_PORT"] == "8000"
     assert seen["wsgi.url_scheme"] == "http"
