@@ -18,7 +18,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any, Final
 
-from prefork.asgi.scope import ASGIAdapter, connection_scope
+from prefork.asgi.scope import ASGIAdapter, request_scope, scope_template
 from prefork.asgi.types import Message
 from prefork.http import response
 from prefork.http.exchange import METHOD_NAMES, Exchange
@@ -85,12 +85,13 @@ class ASGIExchange(Exchange):
 
     def scope(self) -> dict[str, Any]:
         conn = self.conn
-        extensions = conn.adapter_cache
-        if extensions is None:  # once per connection
+        template = conn.adapter_cache
+        if template is None:  # once per connection
             peer = peer_details(conn.transport)
-            extensions = conn.adapter_cache = {"tls": asgi_extension(peer)} if peer else {}
-        http_scope = connection_scope(
-            "http", conn, self.forwarded, self.version, self.target, self.headers, extensions
+            extensions = {"tls": asgi_extension(peer)} if peer else {}
+            template = conn.adapter_cache = scope_template("http", conn, extensions)
+        http_scope = request_scope(
+            template, conn, self.forwarded, self.version, self.target, self.headers
         )
         method = self.method
         http_scope["method"] = METHOD_NAMES.get(method) or method.decode("ascii")
