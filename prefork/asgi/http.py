@@ -63,7 +63,7 @@ class ASGIExchange(Exchange):
     response_complete = False
     closed = False
     client_done = False  # FIN received: receive() reports http.disconnect
-    head: tuple[int, Any] | None = None
+    head_status: int | None = None  # from http.response.start, until the head is sent
     response_headers: Any = ()
     start_time = 0.0
     task: asyncio.Task[None] | None = None
@@ -199,7 +199,7 @@ class ASGIExchange(Exchange):
                 raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
             self.response_started = True
             self.response_headers = message.get("headers", ())
-            self.head = (message["status"], self.response_headers)
+            self.head_status = message["status"]
             return
         if kind != "http.response.body":
             raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
@@ -212,10 +212,11 @@ class ASGIExchange(Exchange):
         if self.closed:
             return  # the client is gone; the app learns it from receive()
         conn = self.conn
-        if self.head is not None:
-            status, headers = self.head
-            self.head = None
-            data = self._head(status, headers, body, more_body) + self.body_bytes(body)
+        status = self.head_status
+        if status is not None:
+            self.head_status = None
+            data = self._head(status, self.response_headers, body, more_body)
+            data += self.body_bytes(body)
         else:
             data = self.body_bytes(body)
         if not more_body and self.framing is CHUNKED:
@@ -240,7 +241,9 @@ class ASGIExchange(Exchange):
         lines, self.framing, self.keep_alive = response.frame(
             app_head, status, self.method, self.version, keep_alive, length
         )
-        return response.status_line(status) + self.conn.state.clock.default_headers + lines
+        # A status seen before is one lookup, without the call.
+        line = response.STATUS_LINES.get(status) or response.status_line(status)
+        return line + self.conn.state.clock.default_headers + lines
 
 
 def render_headers(headers: Any) -> tuple[bytes, int]:
