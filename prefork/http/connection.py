@@ -509,7 +509,8 @@ class HttpConnection(asyncio.Protocol):
         else:
             if not self.in_head:
                 self.read_deadline = state.clock.now + state.idle_timeout
-            self.resume_body()
+            if self.reading_paused:  # rarely: the call is spared otherwise
+                self.resume_body()
 
     def _switch_protocol(self, switch: Switch, rest: bytes) -> None:
         """Hand the transport, and the bytes read past the head, to the upgraded protocol."""
