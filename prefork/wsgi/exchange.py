@@ -62,11 +62,8 @@ def status_line(status: str) -> tuple[bytes, int]:
     return line
 
 
-def app_head(headers: Sequence[tuple[str, str]]) -> response.AppHead:
-    key = tuple(headers)
-    cached = response.cached_head(key)
-    if cached is not None:
-        return cached
+def app_head(key: Any, headers: Sequence[tuple[str, str]]) -> response.AppHead:
+    """Validate and render the app's headers (`key`: their tuple), for response.cached_head."""
     try:
         for name, _ in headers:
             response.check_name(name.encode("latin-1"))
@@ -164,8 +161,12 @@ class WSGIExchange(Exchange):
         # With --threads this runs on the app's thread: reading `draining` late
         # only means one more response on this connection, never a lost one.
         keep_alive = self.keep_alive and not self.conn.state.draining
+        headers = self.response_headers
+        key = tuple(headers)
+        # The cache is looked up here, not in app_head, to spare a call per
+        # request (an AppHead is a non-empty tuple: never false).
         lines, self.framing, self.keep_alive = response.frame(
-            app_head(self.response_headers),
+            response.cached_head(key) or app_head(key, headers),
             self.status,
             self.method,
             self.version,
