@@ -45,7 +45,7 @@ HOST_CHARS: Final = (
 # host` says the Host is not plain.  Several times cheaper than
 # translate(None, HOST_CHARS), which builds a table on every call.
 HOST_TABLE: Final = bytes(
-    byte if byte in HOST_CHARS else 1 if byte == 0 else 0 for byte in range(256)
+    [byte if byte in HOST_CHARS else 1 if byte == 0 else 0 for byte in range(256)]
 )
 _TOKEN_CHARS: Final = (
     b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
