@@ -1,7 +1,8 @@
 """Instructions per request through the engine, counted by callgrind: an A/B noise cannot move.
 
     python benchmarks/instructions.py --setting metrics_bind=127.0.0.1:0 [--setting ...]
-        [--interface wsgi|asgi] [--requests 1000] [--python 3.11,3.13] [--functions 25]
+        [--interface wsgi|asgi] [--request wrk|browser] [--requests 1000]
+        [--python 3.11,3.13] [--functions 25]
 
 wrk's rates on this shared machine drift 20-30% between runs; an instruction
 count does not (valgrind counts the same total with the other core busy or
@@ -23,6 +24,10 @@ long run minus the short one, divided by the extra requests): the interpreter's
 own functions say where a Python version spends more (the evaluation loop,
 allocation, dict lookups, thread-local state), uvloop's and llhttp's are the
 event loop and the parser.
+
+`--request` chooses the request: `wrk` (the default) is wrk's, with two header
+fields; `browser` has the thirteen fields a browser sends for a page (cookie,
+accept-*, sec-fetch-*), since the per-field cost only shows with many.
 """
 
 from __future__ import annotations
@@ -46,11 +51,34 @@ from benchmarks.harness import BenchError, ensure_venv, find_python, python_vers
 ROOT = Path(__file__).resolve().parent.parent
 WARM = 100  # requests in the short run: imports, caches and first-call costs are in both
 
+# The request of each `--request` kind; DRIVER imports it from here.
+REQUESTS = {
+    "wrk": b"GET /plaintext HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n\r\n",
+    "browser": (
+        b"GET /plaintext?page=2 HTTP/1.1\r\n"
+        b"Host: bench.example.com\r\n"
+        b"Connection: keep-alive\r\n"
+        b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\n"
+        b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+        b"Accept-Language: en-GB,en;q=0.5\r\n"
+        b"Accept-Encoding: gzip, deflate, br\r\n"
+        b"Referer: https://bench.example.com/plaintext?page=1\r\n"
+        b"Cookie: session=5f2b9c1e8a7d4e6f; theme=dark\r\n"
+        b"Upgrade-Insecure-Requests: 1\r\n"
+        b"Sec-Fetch-Dest: document\r\n"
+        b"Sec-Fetch-Mode: navigate\r\n"
+        b"Sec-Fetch-Site: same-origin\r\n"
+        b"Sec-Fetch-User: ?1\r\n"
+        b"\r\n"
+    ),
+}
+
 DRIVER = """
 import sys
 from tests import protocol_harness
 from tests.protocol_harness import run_exchange
 from benchmarks import apps
+from benchmarks.instructions import REQUESTS
 
 # uvloop.run's teardown formats the main task, result included (restoring a
 # signal handler builds a ValueError whose message holds its repr): the repr
@@ -59,8 +87,8 @@ protocol_harness.Outcome.__repr__ = lambda self: "Outcome(...)"
 
 app = apps.wsgi_plaintext if sys.argv[1] == "wsgi" else apps.asgi_plaintext
 count = int(sys.argv[2])
-settings = dict(arg.split("=", 1) for arg in sys.argv[3:])
-request = b"GET /plaintext HTTP/1.1\\r\\nHost: bench\\r\\nUser-Agent: wrk\\r\\n\\r\\n"
+request = REQUESTS[sys.argv[3]]
+settings = dict(arg.split("=", 1) for arg in sys.argv[4:])
 profile = settings.pop("cprofile", None)
 if profile:
     import cProfile
@@ -79,7 +107,12 @@ _FUNCTION_LINE = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S.*?)\s*$")
 
 
 def instructions(
-    python: Path, interface: str, count: int, settings: Sequence[str], out: Path | None = None
+    python: Path,
+    interface: str,
+    count: int,
+    settings: Sequence[str],
+    out: Path | None = None,
+    request: str = "wrk",
 ) -> int:
     valgrind = shutil.which("valgrind")
     if valgrind is None:
@@ -93,6 +126,7 @@ def instructions(
         DRIVER,
         interface,
         str(count),
+        request,
         *settings,
     ]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
@@ -135,24 +169,31 @@ def _short(function: str) -> str:
 
 
 def per_request(
-    python: Path, interface: str, requests: int, settings: Sequence[str], functions: int = 0
+    python: Path,
+    interface: str,
+    requests: int,
+    settings: Sequence[str],
+    functions: int = 0,
+    request: str = "wrk",
 ) -> tuple[float, list[tuple[str, float]]]:
     """Instructions per request and, if asked, the top `functions` C functions' shares."""
     if not functions:
-        short = instructions(python, interface, WARM, settings)
-        long = instructions(python, interface, WARM + requests, settings)
+        short = instructions(python, interface, WARM, settings, request=request)
+        long = instructions(python, interface, WARM + requests, settings, request=request)
         return (long - short) / requests, []
     with tempfile.TemporaryDirectory(prefix="prefork-callgrind-") as tmp:
         short_out, long_out = Path(tmp) / "short.out", Path(tmp) / "long.out"
-        short = instructions(python, interface, WARM, settings, short_out)
-        long = instructions(python, interface, WARM + requests, settings, long_out)
+        short = instructions(python, interface, WARM, settings, short_out, request)
+        long = instructions(python, interface, WARM + requests, settings, long_out, request)
         costs = function_costs(long_out)
         costs.subtract(function_costs(short_out))
     top = [(name, n / requests) for name, n in costs.most_common(functions)]
     return (long - short) / requests, top
 
 
-def python_functions(python: Path, interface: str, requests: int, top: int) -> list[str]:
+def python_functions(
+    python: Path, interface: str, requests: int, top: int, request: str = "wrk"
+) -> list[str]:
     """cProfile's view of the same run: Python functions by own time, calls per request.
 
     Times are inflated by the profiler's per-call cost (more so where calls are
@@ -160,7 +201,10 @@ def python_functions(python: Path, interface: str, requests: int, top: int) -> l
     """
     with tempfile.TemporaryDirectory(prefix="prefork-cprofile-") as tmp:
         stats_path = Path(tmp) / "stats"
-        argv = [str(python), "-c", DRIVER, interface, str(requests), f"cprofile={stats_path}"]
+        argv = [
+            *(str(python), "-c", DRIVER, interface, str(requests), request),
+            f"cprofile={stats_path}",
+        ]
         done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SystemExit(f"cProfile run failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -194,6 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a Config field for the variant (several: one variant with all of them)",
     )
     parser.add_argument("--interface", choices=("wsgi", "asgi"), default="wsgi")
+    parser.add_argument(
+        "--request",
+        choices=tuple(REQUESTS),
+        default="wrk",
+        help="wrk's two header fields, or a browser's thirteen (default: wrk)",
+    )
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument(
         "--python",
@@ -220,12 +270,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     reference: float | None = None
     for python in _pythons(args.python):
         version = python_version(python)
-        base, top = per_request(python, args.interface, args.requests, [], args.functions)
+        base, top = per_request(
+            python, args.interface, args.requests, [], args.functions, args.request
+        )
         against = f", {base / reference:.3f}x the first Python" if reference else ""
         reference = reference or base
         print(
             f"Python {version} baseline: {base:,.0f} instructions per request "
-            f"({args.interface}){against}"
+            f"({args.interface}, {args.request} request){against}"
         )
         for name, cost in top:
             print(f"  {cost:>9,.0f}  {100 * cost / base:5.1f}%  {name}")
@@ -233,11 +285,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Python {version}, cProfile, own time:")
             print(
                 "\n".join(
-                    python_functions(python, args.interface, args.requests, args.python_functions)
+                    python_functions(
+                        python, args.interface, args.requests, args.python_functions, args.request
+                    )
                 )
             )
         if args.setting:
-            variant, _ = per_request(python, args.interface, args.requests, args.setting)
+            variant, _ = per_request(
+                python, args.interface, args.requests, args.setting, request=args.request
+            )
             shown = " ".join(args.setting)
             print(f"{shown}: {variant:,.0f} instructions per request, {variant / base:.3f}x")
     return 0

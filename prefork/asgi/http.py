@@ -18,7 +18,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any, Final
 
-from prefork.asgi.scope import ASGIAdapter, connection_scope
+from prefork.asgi.scope import ASGIAdapter, request_scope, scope_template
 from prefork.asgi.types import Message
 from prefork.http import response
 from prefork.http.exchange import METHOD_NAMES, Exchange
@@ -63,7 +63,7 @@ class ASGIExchange(Exchange):
     response_complete = False
     closed = False
     client_done = False  # FIN received: receive() reports http.disconnect
-    head: tuple[int, Any] | None = None
+    head_status: int | None = None  # from http.response.start, until the head is sent
     response_headers: Any = ()
     start_time = 0.0
     task: asyncio.Task[None] | None = None
@@ -85,12 +85,13 @@ class ASGIExchange(Exchange):
 
     def scope(self) -> dict[str, Any]:
         conn = self.conn
-        extensions = conn.adapter_cache
-        if extensions is None:  # once per connection
+        template = conn.adapter_cache
+        if template is None:  # once per connection
             peer = peer_details(conn.transport)
-            extensions = conn.adapter_cache = {"tls": asgi_extension(peer)} if peer else {}
-        http_scope = connection_scope(
-            "http", conn, self.forwarded, self.version, self.target, self.headers, extensions
+            extensions = {"tls": asgi_extension(peer)} if peer else {}
+            template = conn.adapter_cache = scope_template("http", conn, extensions)
+        http_scope = request_scope(
+            template, conn, self.forwarded, self.version, self.target, self.headers
         )
         method = self.method
         http_scope["method"] = METHOD_NAMES.get(method) or method.decode("ascii")
@@ -198,7 +199,7 @@ class ASGIExchange(Exchange):
                 raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
             self.response_started = True
             self.response_headers = message.get("headers", ())
-            self.head = (message["status"], self.response_headers)
+            self.head_status = message["status"]
             return
         if kind != "http.response.body":
             raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
@@ -211,10 +212,11 @@ class ASGIExchange(Exchange):
         if self.closed:
             return  # the client is gone; the app learns it from receive()
         conn = self.conn
-        if self.head is not None:
-            status, headers = self.head
-            self.head = None
-            data = self._head(status, headers, body, more_body) + self.body_bytes(body)
+        status = self.head_status
+        if status is not None:
+            self.head_status = None
+            data = self._head(status, self.response_headers, body, more_body)
+            data += self.body_bytes(body)
         else:
             data = self.body_bytes(body)
         if not more_body and self.framing is CHUNKED:
@@ -239,7 +241,9 @@ class ASGIExchange(Exchange):
         lines, self.framing, self.keep_alive = response.frame(
             app_head, status, self.method, self.version, keep_alive, length
         )
-        return response.status_line(status) + self.conn.state.clock.default_headers + lines
+        # A status seen before is one lookup, without the call.
+        line = response.STATUS_LINES.get(status) or response.status_line(status)
+        return line + self.conn.state.clock.default_headers + lines
 
 
 def render_headers(headers: Any) -> tuple[bytes, int]:

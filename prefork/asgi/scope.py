@@ -8,7 +8,8 @@ from (`client`, `server`, `scheme`, after what a trusted proxy said, see
 http/forwarded.py), what it asked for (`path` percent-decoded under
 `root_path`, `raw_path`, `query_string`, `headers`), and a copy of the
 lifespan `state`.  The callers add what only their kind has (`method`,
-`subprotocols`).
+`subprotocols`).  The keys that only depend on the connection are a template
+built once per connection (`scope_template`), which each request copies.
 """
 
 from __future__ import annotations
@@ -41,6 +42,67 @@ class ASGIAdapter:
     access_log: AccessLog
 
 
+def scope_template(
+    kind: Literal["http", "websocket"], conn: HttpConnection, extensions: dict[str, Any]
+) -> dict[str, Any]:
+    """The scope keys of `kind` that only depend on `conn`, for `request_scope` to copy.
+
+    Every key a request sets is there already (None until then): a copy has
+    the template's size, so the request's stores replace values and never
+    grow it.  A copy and seven stores cost ~2k instructions less per request
+    than a dict literal of all fourteen keys (callgrind, Python 3.11).
+    """
+    adapter: ASGIAdapter = conn.state.adapter
+    template = {
+        "type": kind,
+        "asgi": ASGI_VERSION,
+        "http_version": None,
+        "server": conn.sockname,
+        "client": conn.client,
+        "scheme": _SCHEMES[kind][adapter.secure],
+        "root_path": adapter.root_path,
+        "path": None,
+        "raw_path": None,
+        "query_string": None,
+        "headers": None,
+        "state": None,
+        "extensions": extensions,
+    }
+    if kind == "http":
+        template["method"] = None
+    return template
+
+
+def request_scope(
+    template: dict[str, Any],
+    conn: HttpConnection,
+    view: Forwarded | None,
+    version: str,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]],
+) -> dict[str, Any]:
+    """The scope of one request head on `conn`, from its `scope_template`."""
+    adapter: ASGIAdapter = conn.state.adapter
+    scope = template.copy()
+    if view is not None:  # a trusted proxy's word
+        if view.client is not None:
+            scope["client"] = view.client
+        scope["server"] = view.server
+        scope["scheme"] = _SCHEMES[scope["type"]][view.scheme == "https"]
+    raw_path, query = split_target(target)
+    path = raw_path.decode("ascii")
+    if raw_path.find(b"%") >= 0:  # find(), not `in`: see on_header in http/connection.py
+        path = unquote(path)
+    root_path = adapter.root_path
+    scope["http_version"] = version
+    scope["path"] = root_path + path if root_path else path
+    scope["raw_path"] = raw_path
+    scope["query_string"] = query
+    scope["headers"] = headers
+    scope["state"] = adapter.app_state.copy()
+    return scope
+
+
 def connection_scope(
     kind: Literal["http", "websocket"],
     conn: HttpConnection,
@@ -51,32 +113,5 @@ def connection_scope(
     extensions: dict[str, Any],
 ) -> dict[str, Any]:
     """The scope of `kind` ("http" or "websocket") for one request head on `conn`."""
-    adapter: ASGIAdapter = conn.state.adapter
-    client = conn.client
-    server = conn.sockname
-    secure = adapter.secure
-    if view is not None:  # a trusted proxy's word
-        if view.client is not None:
-            client = view.client
-        server = view.server
-        secure = view.scheme == "https"
-    raw_path, query = split_target(target)
-    path = raw_path.decode("ascii")
-    if raw_path.find(b"%") >= 0:  # find(), not `in`: see on_header in http/connection.py
-        path = unquote(path)
-    root_path = adapter.root_path
-    return {
-        "type": kind,
-        "asgi": ASGI_VERSION,
-        "http_version": version,
-        "server": server,
-        "client": client,
-        "scheme": _SCHEMES[kind][secure],
-        "root_path": root_path,
-        "path": root_path + path if root_path else path,
-        "raw_path": raw_path,
-        "query_string": query,
-        "headers": headers,
-        "state": adapter.app_state.copy(),
-        "extensions": extensions,
-    }
+    template = scope_template(kind, conn, extensions)
+    return request_scope(template, conn, view, version, target, headers)

@@ -41,6 +41,14 @@ from prefork.http.response import CONTINUE_100, error_response
 # proxy uses to describe the client (any other name costs one set lookup).
 _SPECIAL_NAMES: Final = checks.SPECIAL_NAMES | forwarded.NAMES | {request_id.HEADER}
 
+# Field names seen before that need nothing but lower-casing, as spelled on
+# the wire -> lower-cased.  A hit replaces lower(), the lookup above and the
+# underscore test by one dict lookup, and hands on the same lower-cased object
+# each time, whose hash is then already computed for the interfaces' lookups.
+# Bounded: a client sending made-up names fills it once, then takes the long way.
+_PLAIN_NAMES_MAX: Final = 1024
+_plain_names: dict[bytes, bytes] = {}
+
 if TYPE_CHECKING:
     from prefork.http.server import ServerState
     from prefork.http.upgrade import Switch
@@ -261,18 +269,28 @@ class HttpConnection(asyncio.Protocol):
         # Hot: called per field.  Counting and size limits are checked once per
         # block in on_headers_complete; the block limit bounds memory meanwhile.
         if self.in_head:
-            name = name.lower()
-            if name in _SPECIAL_NAMES:
-                self._special_header(name, value)
-            # find(), not `in`: `bytes in bytes` first tries the needle as an
-            # integer and discards a TypeError, 2x the cost (docs/profile.md).
-            elif name.find(b"_") >= 0:
-                # Content_Length would become CONTENT_LENGTH in WSGI: drop, like
-                # nginx, but only after counting it against the limits.
-                self._dropped_field(name, value)
-                return
+            lowered = _plain_names.get(name)
+            if lowered is None:
+                lowered = name.lower()
+                if lowered == checks.HOST:  # in every request: spared the call below
+                    self.hosts += 1
+                    self.host = value
+                elif lowered in _SPECIAL_NAMES:
+                    self._special_header(lowered, value)
+                # find(), not `in`: `bytes in bytes` first tries the needle as an
+                # integer and discards a TypeError, 2x the cost (docs/profile.md).
+                elif lowered.find(b"_") >= 0:
+                    # Content_Length would become CONTENT_LENGTH in WSGI: drop, like
+                    # nginx, but only after counting it against the limits.
+                    self._dropped_field(lowered, value)
+                    return
+                elif len(_plain_names) < _PLAIN_NAMES_MAX:
+                    _plain_names[name] = lowered
             # llhttp strips the OWS before a value, not after it (RFC 9112 5.1).
-            self.headers.append((name, value.rstrip(b" \t")))
+            # rstrip() without an argument is cheaper, and strips the same: of
+            # the other bytes it strips (CR, LF, VT, FF), llhttp lets none into
+            # a value (tests/corpus/fields/vt_ff_ending_value.http).
+            self.headers.append((lowered, value.rstrip()))
         else:
             self._trailer(name, value)
 
@@ -294,10 +312,7 @@ class HttpConnection(asyncio.Protocol):
             raise ProtocolError(431, "trailer section too large")
 
     def _special_header(self, name: bytes, value: bytes) -> None:
-        if name == checks.HOST:
-            self.hosts += 1
-            self.host = value
-        elif name == checks.CONTENT_LENGTH:
+        if name == checks.CONTENT_LENGTH:
             self.content_length = int(value)  # llhttp has checked it is plain digits
         elif name == checks.TRANSFER_ENCODING:
             te = self.transfer_encoding
@@ -335,7 +350,7 @@ class HttpConnection(asyncio.Protocol):
             or url[:1] != b"/"
             or self.transfer_encoding is not None
             or url.find(b"#") >= 0  # find(), not `in`: see on_header
-            or self.host.translate(None, checks.HOST_CHARS)
+            or self.host.translate(checks.HOST_TABLE) != self.host
             or (state.limit_body and content_length > state.limit_body)
         ):
             checks.check_head(
@@ -363,7 +378,8 @@ class HttpConnection(asyncio.Protocol):
             raise ProtocolError(503, "server busy")
         counters.inflight += 1
         keep_alive = self.keep_alive and parser.should_keep_alive()
-        view = self.forwarded_view(headers)
+        # Tested here as well as in forwarded_view: most requests then make no call.
+        view = self.forwarded_view(headers) if self.forwarded else None
         if view is not None and view.host is not None:
             headers = forwarded.with_host(headers, view.host)
         if state.request_ids is not None and not (self.request_id and self._peer_is_proxy()):
@@ -493,7 +509,8 @@ class HttpConnection(asyncio.Protocol):
         else:
             if not self.in_head:
                 self.read_deadline = state.clock.now + state.idle_timeout
-            self.resume_body()
+            if self.reading_paused:  # rarely: the call is spared otherwise
+                self.resume_body()
 
     def _switch_protocol(self, switch: Switch, rest: bytes) -> None:
         """Hand the transport, and the bytes read past the head, to the upgraded protocol."""

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import sys
 from typing import Any, Final
-from urllib.parse import unquote_to_bytes
 
-from prefork.http import exchange
 from prefork.http.forwarded import Forwarded
 from prefork.http.response import SERVER_SOFTWARE
 from prefork.tls import PeerTLS, wsgi_environ
@@ -86,15 +84,15 @@ def header_key(name: bytes) -> str:
     return key
 
 
-def combine(key: str, previous: str, value: bytes) -> str:
-    """RFC 9110 5.3: a repeated field joins with commas (cookies with "; ", RFC 6265)."""
-    separator = "; " if key == "HTTP_COOKIE" else ","
-    return previous + separator + value.decode("latin-1")
-
-
-def split_target(target: bytes) -> tuple[str, str]:
-    """PATH_INFO (percent-decoded, as latin-1 text per PEP 3333) and QUERY_STRING."""
-    raw_path, query = exchange.split_target(target)
-    if raw_path.find(b"%") >= 0:  # cheaper than `in` (see HttpConnection.on_header)
-        raw_path = unquote_to_bytes(raw_path)
-    return raw_path.decode("latin-1"), query.decode("latin-1")
+def join_repeated(environ: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
+    """Set each header's key to all its fields' values, joined as RFC 9110 5.3 says:
+    with commas (cookies with "; ", RFC 6265)."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        key = header_key(name)
+        text = value.decode("latin-1")
+        if key in joined:
+            separator = "; " if key == "HTTP_COOKIE" else ","
+            text = joined[key] + separator + text
+        joined[key] = text
+    environ.update(joined)

@@ -16,9 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
+from urllib.parse import unquote_to_bytes
 
 from prefork.http import response
-from prefork.http.exchange import METHOD_NAMES, Exchange
+from prefork.http.exchange import METHOD_NAMES, Exchange, split_target
 from prefork.http.response import InvalidResponseHeader
 from prefork.observe.accesslog import AccessLog, exchange_entry
 from prefork.tls import peer_details
@@ -61,11 +62,8 @@ def status_line(status: str) -> tuple[bytes, int]:
     return line
 
 
-def app_head(headers: Sequence[tuple[str, str]]) -> response.AppHead:
-    key = tuple(headers)
-    cached = response.cached_head(key)
-    if cached is not None:
-        return cached
+def app_head(key: Any, headers: Sequence[tuple[str, str]]) -> response.AppHead:
+    """Validate and render the app's headers (`key`: their tuple), for response.cached_head."""
     try:
         for name, _ in headers:
             response.check_name(name.encode("latin-1"))
@@ -79,7 +77,8 @@ class WSGIExchange(Exchange):
     """One request run as a WSGI app call; inline.py and threaded.py say where it runs."""
 
     # Per-request state starts from these class defaults (see ASGIExchange).
-    status_text: str | None = None
+    # What start_response was given: the status line and code (status_line).
+    status_head: tuple[bytes, int] | None = None
     response_headers: Sequence[tuple[str, str]] = ()
     head_sent = False
     # Set once the app produced body bytes: from then on the status and headers
@@ -101,24 +100,31 @@ class WSGIExchange(Exchange):
                 conn.client,
                 peer_details(conn.transport),
             )
-        path, query = wsgi_environ.split_target(self.target)
+        raw_path, query = split_target(self.target)
+        # find(), not `in`: cheaper (see HttpConnection.on_header).
+        if raw_path.find(b"%") >= 0:
+            raw_path = unquote_to_bytes(raw_path)
         method = self.method
         # copy() then stores: several times cheaper than a {**base, ...} literal.
         environ = base.copy()
         environ["REQUEST_METHOD"] = METHOD_NAMES.get(method) or method.decode("ascii")
-        environ["PATH_INFO"] = path
-        environ["QUERY_STRING"] = query
+        # PEP 3333: PATH_INFO percent-decoded, both as latin-1 text.
+        environ["PATH_INFO"] = raw_path.decode("latin-1")
+        environ["QUERY_STRING"] = query.decode("latin-1")
         environ["SERVER_PROTOCOL"] = _PROTOCOLS[self.version]
         environ["wsgi.input"] = wsgi_input
         if self.forwarded is not None:
             wsgi_environ.apply_forwarded(environ, self.forwarded)
+        # Header keys (HTTP_*, CONTENT_*) are none of the keys above, so a field
+        # can only overwrite a field of the same name: counting the keys once
+        # spares a lookup per field; a repeated field (rare) is then joined.
+        headers = self.headers
         keys = wsgi_environ.KEYS
-        for name, value in self.headers:
-            key = keys.get(name) or wsgi_environ.header_key(name)
-            if key in environ:
-                environ[key] = wsgi_environ.combine(key, environ[key], value)
-            else:
-                environ[key] = value.decode("latin-1")
+        size = len(environ) + len(headers)
+        for name, value in headers:
+            environ[keys.get(name) or wsgi_environ.header_key(name)] = value.decode("latin-1")
+        if len(environ) != size:
+            wsgi_environ.join_repeated(environ, headers)
         self.wsgi_environ = environ
         return environ
 
@@ -134,10 +140,11 @@ class WSGIExchange(Exchange):
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None  # break the traceback reference cycle (PEP 3333)
-        elif self.status_text is not None:
+        elif self.status_head is not None:
             raise RuntimeError("start_response called twice without exc_info")
-        status_line(status)  # validate now, so the error points at the app's call
-        self.status_text = status
+        # Validated now, so that the error points at the app's call; a status
+        # seen before is one lookup, without the call.
+        self.status_head = _status_lines.get(status) or status_line(status)
         self.response_headers = headers
         return self.write
 
@@ -146,15 +153,20 @@ class WSGIExchange(Exchange):
 
     def head(self, length: int) -> bytes:
         """The response head for a body of `length` bytes (-1: streamed)."""
-        if self.status_text is None:
+        status_head = self.status_head
+        if status_head is None:
             raise RuntimeError("the application did not call start_response")
-        line, self.status = status_line(self.status_text)
+        line, self.status = status_head
         # A draining server closes after this response (see HttpServer.begin_drain).
         # With --threads this runs on the app's thread: reading `draining` late
         # only means one more response on this connection, never a lost one.
         keep_alive = self.keep_alive and not self.conn.state.draining
+        headers = self.response_headers
+        key = tuple(headers)
+        # The cache is looked up here, not in app_head, to spare a call per
+        # request (an AppHead is a non-empty tuple: never false).
         lines, self.framing, self.keep_alive = response.frame(
-            app_head(self.response_headers),
+            response.cached_head(key) or app_head(key, headers),
             self.status,
             self.method,
             self.version,

@@ -113,3 +113,12 @@ def rfc_model(
     if limit_body and content_length > limit_body:
         return 413
     return 0
+
+
+def test_host_table_changes_exactly_the_bytes_outside_host_chars() -> None:
+    # The hot path's Host test (HttpConnection.on_headers_complete) must agree
+    # with check_head's, byte for byte.
+    for byte in range(256):
+        host = b"a" + bytes([byte]) + b"b"
+        changed = host.translate(checks.HOST_TABLE) != host
+        assert changed == bool(host.translate(None, checks.HOST_CHARS)), byte

@@ -326,13 +326,16 @@ def test_wsgi_environ_basics() -> None:
 
     run_exchange(
         app,
-        b"GET /caf%C3%A9/x?q=1&r=%20 HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n",
+        b"GET /caf%C3%A9/x?q=1&r=%20 HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nX-A: 1\r\n"
+        b"Cookie: b=2\r\nX-A: 2\r\nx-a: 3\r\nAccept: */*\r\n\r\n",
         root_path="/api",
     )
     assert seen["PATH_INFO"] == "/café".encode().decode("latin-1") + "/x"
     assert seen["QUERY_STRING"] == "q=1&r=%20"
     assert seen["SCRIPT_NAME"] == "/api"
     assert seen["HTTP_COOKIE"] == "a=1; b=2"
+    assert seen["HTTP_X_A"] == "1,2,3"
+    assert seen["HTTP_ACCEPT"] == "*/*"
     assert seen["REMOTE_ADDR"] == "127.0.0.1"
     assert seen["SERVER_PORT"] == "8000"
     assert seen["wsgi.url_scheme"] == "http"
@@ -358,6 +361,32 @@ def test_asgi_scope_basics() -> None:
     assert seen["asgi"]["version"] == "3.0"
     assert seen["http_version"] == "1.1"
     assert seen["method"] == "GET"
+
+
+def test_asgi_scopes_of_one_connection_are_independent() -> None:
+    # Each request's scope is a copy of the connection's template: what an app
+    # (or a framework's router) writes into one never shows in the next.
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        seen.append(dict(scope))
+        scope["path"] = "/changed"
+        scope["router"] = "set by the app"
+        scope["client"] = ("10.0.0.1", 1)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body"})
+
+    out = run_exchange(
+        app, [b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", b"POST /b?x HTTP/1.0\r\nHost: h\r\n\r\n"]
+    )
+    assert out.statuses == [204, 204]
+    first, second = seen
+    assert (first["path"], first["method"], first["http_version"]) == ("/a", "GET", "1.1")
+    assert (second["path"], second["method"], second["http_version"]) == ("/b", "POST", "1.0")
+    assert second["query_string"] == b"x"
+    assert "router" not in second
+    assert second["client"] == ("127.0.0.1", 50000)
+    assert list(first) == list(second)
 
 
 def test_asgi_websocket_and_http_scopes_describe_a_head_alike() -> None:
