@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, ClassVar, Final
 
-from prefork.compiled import mypyc_attr
 from prefork.http.response import CHUNKED, IDENTITY, NO_BODY, BodyFraming, chunk, error_504
 
 if TYPE_CHECKING:
@@ -56,7 +55,6 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
     return raw_path, query
 
 
-@mypyc_attr(allow_interpreted_subclasses=True)
 class Exchange:
     """One request and its response, as the connection sees it; subclassed per interface.
 

@@ -257,6 +257,9 @@ class ServerState:
                         break
 
 
+# worker/compose.py's WorkerServer extends it from Python.  (mypyc leaks a
+# reference to each constructor argument of such a class: harmless here, built
+# once per worker, and why Exchange, built per request, does not allow it.)
 @mypyc_attr(allow_interpreted_subclasses=True)
 class HttpServer:
     """Serves HTTP on inherited listening sockets until drained or aborted."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from prefork import compiled
 from prefork.config import Config
 from prefork.http.connection import HttpConnection
 from prefork.http.exchange import Exchange
@@ -24,6 +25,14 @@ from prefork.http.settings import HttpSettings
 from prefork.http.upgrade import Switch
 from prefork.worker.compose import http_settings
 from tests.protocol_harness import FakeTransport, Outcome, run_state
+
+if compiled.MODE == compiled.COMPILED:
+    # The stub exchange below is a Python subclass of Exchange, which the
+    # compiled build forbids: a compiled class that allows Python subclasses
+    # leaks a reference to each constructor argument (mypyc 2.4.1), a header
+    # list per request for Exchange.  tests/integration/test_hot_path.py runs
+    # this file on the sources; test_interfaces.py covers the compiled layer.
+    pytest.skip("needs a Python subclass of the compiled Exchange", allow_module_level=True)
 
 # The defaults of docs/settings.md, written out: this layer reads no Config.
 SETTINGS = HttpSettings(
