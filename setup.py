@@ -7,15 +7,20 @@ needed); at run time it makes an existing build be ignored.  Where the C
 compiler fails (none installed, no Python headers), the install goes on in
 pure Python and the banner says why, as msgpack and markupsafe do with their
 speedups: the sources are the same program, only slower.  Each build also
-writes prefork/_compiled_sources.py, the CRC-32 of every compiled source, so
+records in prefork/_compiled_sources.py, under this interpreter's extension
+suffix, the CRC-32 of every compiled source (or why nothing was compiled), so
 that a source edited after the build (an editable install) runs as Python
-instead of as a stale extension (prefork/compiled.py).
+instead of as a stale extension (prefork/compiled.py).  Other interpreters'
+entries are kept: an editable install holds each Python's extensions side by
+side, each with its own build to answer for.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
+import sysconfig
 import zlib
 from pathlib import Path
 from typing import Any
@@ -46,16 +51,44 @@ MANIFEST = ROOT / "prefork" / "_compiled_sources.py"
 BUILDING = {"build_ext", "bdist_wheel", "editable_wheel", "build", "install", "develop"}
 
 
-def write_manifest(manifest: Path, failure: str = "") -> None:
-    """Record what was compiled, or (`failure`) why nothing was."""
-    digests = {} if failure else {path: zlib.crc32((ROOT / path).read_bytes()) for path in HOT_PATH}
-    lines = "".join(
-        f"    {path.removesuffix('.py').replace('/', '.')!r}: {digest},\n"
-        for path, digest in digests.items()
-    )
+# The interpreter this build is for, as its extension modules' names say
+# (prefork/compiled.py's BUILD is the same suffix, seen from run time).
+BUILD = sysconfig.get_config_var("EXT_SUFFIX")
+
+
+def read_manifest(manifest: Path) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
+    """The builds and the skipped builds already recorded (none if unreadable)."""
+    try:
+        tree = ast.parse(manifest.read_text())
+        values = {
+            node.target.id: ast.literal_eval(node.value)
+            for node in tree.body
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value
+        }
+        return dict(values["BUILDS"]), dict(values["SKIPPED"])
+    except (OSError, SyntaxError, ValueError, KeyError):
+        return {}, {}  # none yet, or a format from before builds were per interpreter
+
+
+def write_manifest(manifest: Path, skipped: str = "") -> None:
+    """Record what this interpreter's build compiled, or (`skipped`) why it compiled nothing."""
+    modules = [path.removesuffix(".py").replace("/", ".") for path in HOT_PATH]
+    builds, skips = read_manifest(manifest)
+    builds.pop(BUILD, None)
+    skips.pop(BUILD, None)
+    if skipped:
+        skips[BUILD] = skipped
+    else:
+        builds[BUILD] = {
+            module: zlib.crc32((ROOT / path).read_bytes())
+            for module, path in zip(modules, HOT_PATH, strict=True)
+        }
     manifest.write_text(
-        '"""Written by setup.py: each compiled module, and the CRC-32 of its source."""\n\n'
-        f"SOURCES = {{\n{lines}}}\nFAILURE = {failure!r}\n"
+        '"""Written by setup.py: the modules it compiles and, per interpreter (extension\n'
+        'suffix), the CRC-32 of each compiled source, or why nothing was compiled."""\n\n'
+        f"MODULES: list[str] = {modules!r}\n"
+        f"BUILDS: dict[str, dict[str, int]] = {builds!r}\n"
+        f"SKIPPED: dict[str, str] = {skips!r}\n"
     )
 
 
@@ -76,10 +109,10 @@ class BuildExtOrFallBack(build_ext):
 
 
 def ext_modules() -> list[Any]:
-    if os.environ.get("PREFORK_PURE_PYTHON", "") not in ("", "0"):
-        MANIFEST.unlink(missing_ok=True)
-        return []
     if not BUILDING.intersection(sys.argv[1:]):
+        return []
+    if os.environ.get("PREFORK_PURE_PYTHON", "") not in ("", "0"):
+        write_manifest(MANIFEST, "PREFORK_PURE_PYTHON was set")
         return []
     from mypyc.build import mypycify
 
@@ -87,4 +120,5 @@ def ext_modules() -> list[Any]:
     return mypycify(HOT_PATH, group_name="prefork", opt_level="3")  # -> prefork__mypyc
 
 
-setup(ext_modules=ext_modules(), cmdclass={"build_ext": BuildExtOrFallBack})
+if __name__ == "__main__":  # as setuptools runs it; tests load the helpers above
+    setup(ext_modules=ext_modules(), cmdclass={"build_ext": BuildExtOrFallBack})

@@ -2,8 +2,10 @@
 
 setup.py compiles the per-request modules (the connection, framing, the
 WSGI and ASGI exchanges) with mypyc into extension modules that sit next to
-their sources, and records what each was built from in
-prefork/_compiled_sources.py.  Python's import system prefers an extension
+their sources, and records in prefork/_compiled_sources.py, for each
+interpreter it built for (keyed by the extension suffix, e.g.
+".cpython-311-x86_64-linux-gnu.so"), the CRC-32 of each source it compiled,
+or why it compiled nothing.  Python's import system prefers an extension
 module to a source file of the same name, so nothing else chooses: this
 module only steps in, once per process and before any of those modules is
 imported (prefork/__init__.py calls `select`), to make the import system
@@ -11,11 +13,15 @@ load the sources instead when
 
 - `PREFORK_PURE_PYTHON` is set to anything but `0` (to compare, or to rule
   the compiled code out when chasing a bug), or
-- a source no longer matches what was compiled (an editable install whose
-  source was edited after the build: running the old extension would
-  silently ignore the edit), or
-- an extension is missing for this interpreter (a build for another Python
-  version, or a half-removed build).
+- this interpreter's build is missing, was skipped or failed at install, or
+  is incomplete (a half-removed build), or
+- a source no longer matches what this interpreter's build compiled (an
+  editable install whose source was edited after the build: running the old
+  extension would silently ignore the edit).
+
+Builds are recorded per interpreter because an editable install keeps every
+Python's extensions side by side in the source tree: a rebuild for 3.11
+must not vouch for the 3.13 extensions an older build left there.
 
 In each case all of them run as Python: the compiled modules call each other
 directly, so a mix would still run stale code.  `MODE` says which, for the
@@ -52,6 +58,11 @@ COMPILED: Final = "compiled (mypyc)"
 # The library the compiled modules share (setup.py's group_name + "__mypyc").
 GROUP: Final = "prefork__mypyc"
 _ROOT: Final = Path(__file__).resolve().parent.parent
+# This interpreter's extension suffix: what setup.py keys its build by
+# (sysconfig's EXT_SUFFIX, which the import system tries first).
+BUILD: Final = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+Builds = dict[str, dict[str, int]]
 
 
 class _SourcesFirst:
@@ -79,17 +90,20 @@ class _SourcesFirst:
         return None
 
 
-def why_pure(sources: dict[str, int], root: Path) -> str | None:
-    """Why the compiled build of `sources` under `root` must not run here, or None if it may."""
+def why_pure(builds: Builds, root: Path, build: str = BUILD) -> str | None:
+    """Why the extension modules of `build` (a suffix) under `root` must not run, or None.
+
+    `builds` maps each build setup.py made to the CRC-32 of every source it compiled.
+    """
     if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
         return f"{PURE_PYTHON_VARIABLE} is set"
+    sources = builds.get(build)
+    if not sources:
+        return f"not built for Python {sys.version_info[0]}.{sys.version_info[1]}"
     for module, digest in sources.items():
         base = root.joinpath(*module.split("."))
-        if not any(
-            base.with_name(base.name + suffix).is_file()
-            for suffix in importlib.machinery.EXTENSION_SUFFIXES
-        ):
-            return f"not built for Python {sys.version_info[0]}.{sys.version_info[1]}"
+        if not base.with_name(base.name + build).is_file():
+            return f"{module} is missing from the build: reinstall to compile it"
         try:
             source = base.with_suffix(".py").read_bytes()
         except OSError:
@@ -105,16 +119,18 @@ def select() -> str:
         manifest = importlib.import_module("prefork._compiled_sources")
     except ImportError:
         return "pure Python (not compiled at install)"
-    failure: str = getattr(manifest, "FAILURE", "")
-    if failure:  # the C compiler failed and setup.py went on without it
-        return f"pure Python (the install could not compile it: {failure})"
-    sources: dict[str, int] = manifest.SOURCES
-    why = why_pure(sources, _ROOT)
+    builds: Builds = manifest.BUILDS
+    skipped: dict[str, str] = manifest.SKIPPED
+    if BUILD in skipped:  # the C compiler failed, or pure Python was asked for
+        why: str | None = f"not compiled at install: {skipped[BUILD]}"
+    else:
+        why = why_pure(builds, _ROOT)
     if why is None and importlib.util.find_spec(GROUP) is None:
         why = f"its shared library {GROUP} is not importable"
     if why is None:
         return COMPILED
-    sys.meta_path.insert(0, _SourcesFirst(frozenset(sources)))
+    # This interpreter's extensions, if any are left, are stale or unwanted.
+    sys.meta_path.insert(0, _SourcesFirst(frozenset(manifest.MODULES)))
     return f"pure Python ({why})"
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gc
 import importlib.machinery
 import os
+import runpy
 import sys
+import sysconfig
 import types
 import zlib
 from pathlib import Path
@@ -17,6 +19,7 @@ from prefork import compiled
 
 FORCED_PURE = os.environ.get(compiled.PURE_PYTHON_VARIABLE, "") not in ("", "0")
 EXTENSION = importlib.machinery.EXTENSION_SUFFIXES[0]
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_the_hot_path_runs_compiled_unless_told_not_to() -> None:
@@ -36,13 +39,13 @@ def test_the_hot_path_runs_compiled_unless_told_not_to() -> None:
         assert all(name.endswith(EXTENSION) for name in files), files
 
 
-def _build(root: Path, source: bytes = b"x = 1\n", *, extension: bool = True) -> dict[str, int]:
+def _build(root: Path, source: bytes = b"x = 1\n", *, extension: bool = True) -> compiled.Builds:
     package = root / "pkg"
     package.mkdir()
     (package / "mod.py").write_bytes(source)
     if extension:
         (package / f"mod{EXTENSION}").write_bytes(b"")
-    return {"pkg.mod": zlib.crc32(source)}
+    return {EXTENSION: {"pkg.mod": zlib.crc32(source)}}
 
 
 @pytest.fixture
@@ -57,9 +60,9 @@ def test_a_build_matching_its_sources_runs(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("not_forced")
 def test_a_source_edited_after_the_build_runs_as_python(tmp_path: Path) -> None:
-    sources = _build(tmp_path)
+    builds = _build(tmp_path)
     (tmp_path / "pkg" / "mod.py").write_bytes(b"x = 2\n")
-    assert compiled.why_pure(sources, tmp_path) == (
+    assert compiled.why_pure(builds, tmp_path) == (
         "pkg.mod changed since the build: reinstall to compile it"
     )
 
@@ -67,15 +70,36 @@ def test_a_source_edited_after_the_build_runs_as_python(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("not_forced")
 def test_a_build_for_another_python_runs_as_python(tmp_path: Path) -> None:
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    sources = _build(tmp_path, extension=False)
-    assert compiled.why_pure(sources, tmp_path) == f"not built for Python {version}"
+    builds = _build(tmp_path, extension=False)
+    other = {".cpython-399-x86_64-linux-gnu.so": builds[EXTENSION]}
+    assert compiled.why_pure(other, tmp_path) == f"not built for Python {version}"
+
+
+@pytest.mark.usefixtures("not_forced")
+def test_another_pythons_build_does_not_vouch_for_extensions_left_over(tmp_path: Path) -> None:
+    # An editable install keeps each Python's extensions side by side: a
+    # rebuild for another Python, after an edit, records the edited sources,
+    # and this Python's extension from before the edit must not run.
+    builds = _build(tmp_path, b"x = 2\n")
+    other = {".cpython-399-x86_64-linux-gnu.so": builds[EXTENSION]}
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    assert compiled.why_pure(other, tmp_path) == f"not built for Python {version}"
+
+
+@pytest.mark.usefixtures("not_forced")
+def test_a_half_removed_build_runs_as_python(tmp_path: Path) -> None:
+    builds = _build(tmp_path)
+    (tmp_path / "pkg" / f"mod{EXTENSION}").unlink()
+    assert compiled.why_pure(builds, tmp_path) == (
+        "pkg.mod is missing from the build: reinstall to compile it"
+    )
 
 
 @pytest.mark.usefixtures("not_forced")
 def test_an_install_without_sources_trusts_its_build(tmp_path: Path) -> None:
-    sources = _build(tmp_path)
+    builds = _build(tmp_path)
     (tmp_path / "pkg" / "mod.py").unlink()
-    assert compiled.why_pure(sources, tmp_path) is None
+    assert compiled.why_pure(builds, tmp_path) is None
 
 
 @pytest.mark.parametrize(
@@ -107,24 +131,65 @@ def _select_with(monkeypatch: pytest.MonkeyPatch, **manifest: object) -> str:
     return compiled.select()
 
 
+def test_a_build_keeps_the_builds_for_other_pythons(tmp_path: Path) -> None:
+    helpers = runpy.run_path(str(ROOT / "setup.py"), run_name="setup")
+    write_manifest = helpers["write_manifest"]
+    manifest = tmp_path / "_compiled_sources.py"
+    other = ".cpython-399-x86_64-linux-gnu.so"
+    write_manifest.__globals__["BUILD"] = other
+    write_manifest(manifest)
+    write_manifest.__globals__["BUILD"] = EXTENSION
+    write_manifest(manifest, "cc failed (CompileError)")
+    recorded = runpy.run_path(str(manifest))
+    assert set(recorded["BUILDS"]) == {other}
+    assert recorded["SKIPPED"] == {EXTENSION: "cc failed (CompileError)"}
+    assert helpers["read_manifest"](manifest) == (recorded["BUILDS"], recorded["SKIPPED"])
+    assert "prefork.http.connection" in recorded["MODULES"]
+    write_manifest(manifest)  # then it compiles after all
+    recorded = runpy.run_path(str(manifest))
+    assert set(recorded["BUILDS"]) == {other, EXTENSION} and recorded["SKIPPED"] == {}
+    assert recorded["BUILDS"][EXTENSION]["prefork.http.connection"] == zlib.crc32(
+        (ROOT / "prefork" / "http" / "connection.py").read_bytes()
+    )
+
+
+def test_the_build_and_the_run_agree_on_the_suffix() -> None:
+    assert sysconfig.get_config_var("EXT_SUFFIX") == compiled.BUILD
+
+
+def _source_comes_first(module: str) -> bool:
+    """Whether the finder select() put first loads `module` (a prefork.wsgi one) from source."""
+    spec = sys.meta_path[0].find_spec(module, [str(Path(prefork.__file__).parent / "wsgi")])
+    return spec is not None and spec.origin is not None and spec.origin.endswith(".py")
+
+
 @pytest.mark.usefixtures("not_forced")
 def test_an_install_the_compiler_failed_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
-    mode = _select_with(monkeypatch, SOURCES={}, FAILURE="cc failed (CompileError)")
-    assert mode == "pure Python (the install could not compile it: cc failed (CompileError))"
+    mode = _select_with(
+        monkeypatch,
+        MODULES=["prefork.wsgi.environ"],
+        BUILDS={},
+        SKIPPED={EXTENSION: "cc failed (CompileError)"},
+    )
+    assert mode == "pure Python (not compiled at install: cc failed (CompileError))"
+    assert _source_comes_first("prefork.wsgi.environ")  # a build from before the failure
 
 
 @pytest.mark.usefixtures("not_forced")
 def test_a_stale_build_puts_the_sources_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    mode = _select_with(monkeypatch, SOURCES={"prefork.wsgi.environ": 0}, FAILURE="")
+    mode = _select_with(
+        monkeypatch,
+        MODULES=["prefork.wsgi.environ"],
+        BUILDS={EXTENSION: {"prefork.wsgi.environ": 0}},
+        SKIPPED={},
+    )
     assert mode.startswith("pure Python (")
     if compiled.MODE == compiled.COMPILED:  # an install without a build says "not built"
         assert mode == (
             "pure Python (prefork.wsgi.environ changed since the build: reinstall to compile it)"
         )
-    finder = sys.meta_path[0]
-    spec = finder.find_spec("prefork.wsgi.environ", [str(Path(prefork.__file__).parent / "wsgi")])
-    assert spec is not None and spec.origin is not None and spec.origin.endswith("environ.py")
-    assert finder.find_spec("prefork.wsgi.inline", None) is None  # not in the manifest
+    assert _source_comes_first("prefork.wsgi.environ")
+    assert sys.meta_path[0].find_spec("prefork.wsgi.inline", None) is None  # not in MODULES
 
 
 @pytest.mark.parametrize("interface", ["wsgi", "asgi"])
