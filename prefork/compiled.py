@@ -90,19 +90,19 @@ class _SourcesFirst:
         return None
 
 
-def why_pure(builds: Builds, root: Path, build: str = BUILD) -> str | None:
-    """Why the extension modules of `build` (a suffix) under `root` must not run, or None.
+def why_pure(builds: Builds, root: Path) -> str | None:
+    """Why this interpreter's extension modules under `root` must not run, or None if they may.
 
     `builds` maps each build setup.py made to the CRC-32 of every source it compiled.
     """
     if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
         return f"{PURE_PYTHON_VARIABLE} is set"
-    sources = builds.get(build)
+    sources = builds.get(BUILD)
     if not sources:
         return f"not built for Python {sys.version_info[0]}.{sys.version_info[1]}"
     for module, digest in sources.items():
         base = root.joinpath(*module.split("."))
-        if not base.with_name(base.name + build).is_file():
+        if not base.with_name(base.name + BUILD).is_file():
             return f"{module} is missing from the build: reinstall to compile it"
         try:
             source = base.with_suffix(".py").read_bytes()

@@ -19,6 +19,9 @@ from prefork import compiled
 FORCED_PURE = os.environ.get(compiled.PURE_PYTHON_VARIABLE, "") not in ("", "0")
 EXTENSION = importlib.machinery.EXTENSION_SUFFIXES[0]
 ROOT = Path(__file__).resolve().parent.parent.parent
+# The extension suffix of a Python this one is not, and what this one says of its build.
+OTHER_PYTHON = ".cpython-399-x86_64-linux-gnu.so"
+NOT_BUILT = f"not built for Python {sys.version_info[0]}.{sys.version_info[1]}"
 
 
 def test_the_hot_path_runs_compiled_unless_told_not_to() -> None:
@@ -68,10 +71,8 @@ def test_a_source_edited_after_the_build_runs_as_python(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("not_forced")
 def test_a_build_for_another_python_runs_as_python(tmp_path: Path) -> None:
-    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     builds = _build(tmp_path, extension=False)
-    other = {".cpython-399-x86_64-linux-gnu.so": builds[EXTENSION]}
-    assert compiled.why_pure(other, tmp_path) == f"not built for Python {version}"
+    assert compiled.why_pure({OTHER_PYTHON: builds[EXTENSION]}, tmp_path) == NOT_BUILT
 
 
 @pytest.mark.usefixtures("not_forced")
@@ -80,9 +81,7 @@ def test_another_pythons_build_does_not_vouch_for_extensions_left_over(tmp_path:
     # rebuild for another Python, after an edit, records the edited sources,
     # and this Python's extension from before the edit must not run.
     builds = _build(tmp_path, b"x = 2\n")
-    other = {".cpython-399-x86_64-linux-gnu.so": builds[EXTENSION]}
-    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    assert compiled.why_pure(other, tmp_path) == f"not built for Python {version}"
+    assert compiled.why_pure({OTHER_PYTHON: builds[EXTENSION]}, tmp_path) == NOT_BUILT
 
 
 @pytest.mark.usefixtures("not_forced")
@@ -134,19 +133,18 @@ def test_a_build_keeps_the_builds_for_other_pythons(tmp_path: Path) -> None:
     helpers = runpy.run_path(str(ROOT / "setup.py"), run_name="setup")
     write_manifest = helpers["write_manifest"]
     manifest = tmp_path / "_compiled_sources.py"
-    other = ".cpython-399-x86_64-linux-gnu.so"
-    write_manifest.__globals__["BUILD"] = other
+    write_manifest.__globals__["BUILD"] = OTHER_PYTHON
     write_manifest(manifest)
     write_manifest.__globals__["BUILD"] = EXTENSION
     write_manifest(manifest, "cc failed (CompileError)")
     recorded = runpy.run_path(str(manifest))
-    assert set(recorded["BUILDS"]) == {other}
+    assert set(recorded["BUILDS"]) == {OTHER_PYTHON}
     assert recorded["SKIPPED"] == {EXTENSION: "cc failed (CompileError)"}
     assert helpers["read_manifest"](manifest) == (recorded["BUILDS"], recorded["SKIPPED"])
     assert "prefork.http.connection" in recorded["MODULES"]
     write_manifest(manifest)  # then it compiles after all
     recorded = runpy.run_path(str(manifest))
-    assert set(recorded["BUILDS"]) == {other, EXTENSION} and recorded["SKIPPED"] == {}
+    assert set(recorded["BUILDS"]) == {OTHER_PYTHON, EXTENSION} and recorded["SKIPPED"] == {}
     assert recorded["BUILDS"][EXTENSION]["prefork.http.connection"] == zlib.crc32(
         (ROOT / "prefork" / "http" / "connection.py").read_bytes()
     )
